@@ -1,0 +1,681 @@
+//! The engine: one per node. Owns the commit log, every table, the flush thread and the
+//! memtable memory budget.
+//!
+//! Write path ([`Engine::apply`]): validate, encode, wait for memtable memory if flushing is
+//! behind, then under the table's view read-lock append to the commit log and apply to the
+//! active memtable; release the lock; wait for the sync mode's durability; ask for a flush if
+//! the memtable is full.
+//!
+//! Flush ([`Engine::flush`] or the flush thread): switch the memtable under the view write lock,
+//! recording the commit log position; write an SSTable from the old memtable; publish it in a new
+//! view; tell the commit log the table is clean up to that position so old segments are deleted.
+//!
+//! Open ([`Engine::open`]): load every table's options and SSTables (deleting SSTables whose TOC
+//! is missing), replay the commit log into memtables, skipping records older than each table's
+//! newest flushed position, flush what was replayed, delete the replayed segments and start a
+//! new log.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::clustering::KEY_END;
+use crate::commitlog::replay::{self, RecordError, ReplayReport};
+use crate::commitlog::{self, CommitLog, CommitLogOptions, Position, SegmentId, SyncMode};
+use crate::error::{Error, Result};
+use crate::ids::{Generation, TableId};
+use crate::memtable::{MemEntry, Memtable};
+use crate::partition::{DecoratedKey, PartitionData, PartitionHeader, MAX_PARTITION_KEY_BYTES};
+use crate::read::{self, ReadCommand, ScanCommand};
+use crate::serialization::Mutation;
+use crate::sstable::writer::write_synced;
+use crate::sstable::{Component, Descriptor, SsTable, SsTableWriter};
+use crate::table::{Table, TableOptions, View, META_FILE};
+
+/// Bounded depth of the flush request queue.
+const FLUSH_QUEUE_DEPTH: usize = 1024;
+/// How often the flush thread checks commit log space when idle.
+const FLUSH_THREAD_TICK: Duration = Duration::from_millis(250);
+
+/// Node-wide engine settings (cassandra.yaml keys in parentheses).
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Where tables live (`data_file_directories`, first entry).
+    pub data_dir: PathBuf,
+    /// Where the commit log lives (`commitlog_directory`).
+    pub commitlog_dir: PathBuf,
+    /// `commitlog_sync` with its period or window.
+    pub commitlog_sync: SyncMode,
+    /// `commitlog_segment_size`.
+    pub commitlog_segment_size_bytes: u32,
+    /// `commitlog_total_space`: flush the tables pinning the oldest segment beyond this.
+    pub commitlog_total_space_bytes: u64,
+    /// `commitlog_ignore_replay_errors` (Cassandra's `cassandra.commitlog.ignorereplayerrors`).
+    pub commitlog_ignore_replay_errors: bool,
+    /// `memtable_heap_space`: memtable bytes (active plus flushing) beyond which writers wait.
+    pub memtable_space_bytes: usize,
+    /// `memtable_cleanup_threshold`: fraction of the space at which the largest memtable is
+    /// flushed.
+    pub memtable_cleanup_threshold: f64,
+}
+
+impl EngineOptions {
+    /// Defaults rooted at `dir` (`dir/data`, `dir/commitlog`), Cassandra's defaults otherwise.
+    #[must_use]
+    pub fn new(dir: &Path) -> EngineOptions {
+        EngineOptions {
+            data_dir: dir.join("data"),
+            commitlog_dir: dir.join("commitlog"),
+            commitlog_sync: SyncMode::Periodic { period: Duration::from_secs(10) },
+            commitlog_segment_size_bytes: 32 << 20,
+            commitlog_total_space_bytes: 8 << 30,
+            commitlog_ignore_replay_errors: false,
+            memtable_space_bytes: 512 << 20,
+            memtable_cleanup_threshold: 0.33,
+        }
+    }
+}
+
+/// What [`Engine::table_stats`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableStats {
+    /// Live SSTables.
+    pub sstable_count: usize,
+    /// Bytes of their files.
+    pub live_disk_bytes: u64,
+    /// Bytes in memtables (active and flushing).
+    pub memtable_bytes: usize,
+    /// Entries in the active memtable.
+    pub memtable_entries: usize,
+    /// Partitions in SSTables (duplicates across SSTables counted once per SSTable).
+    pub sstable_partitions: u64,
+    /// Mutations applied since open.
+    pub writes: u64,
+    /// Partition reads since open.
+    pub reads: u64,
+    /// Flushes since open.
+    pub flushes: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    options: EngineOptions,
+    commit_log: CommitLog,
+    tables: RwLock<HashMap<TableId, Arc<Table>>>,
+    memtable_bytes: AtomicUsize,
+    memory_lock: Mutex<()>,
+    memory_freed: Condvar,
+    flush_tx: Mutex<Option<SyncSender<TableId>>>,
+    closed: AtomicBool,
+    write_stalls: AtomicU64,
+}
+
+/// The storage engine of one node. Every method is synchronous and may block on disk I/O:
+/// call it from a blocking thread pool, never from an async worker.
+#[derive(Debug)]
+pub struct Engine {
+    inner: Arc<Inner>,
+    flush_thread: Mutex<Option<JoinHandle<()>>>,
+    replay: ReplayReport,
+}
+
+impl Engine {
+    /// Opens the engine: loads tables, replays the commit log, starts background threads.
+    pub fn open(options: EngineOptions) -> Result<Engine> {
+        assert!(options.memtable_cleanup_threshold > 0.0 && options.memtable_cleanup_threshold <= 1.0);
+        for d in [&options.data_dir, &options.commitlog_dir] {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        let tables = load_tables(&options.data_dir)?;
+        let mut flushed: HashMap<TableId, Position> = HashMap::new();
+        for (id, t) in &tables {
+            let upto = t.current_view().sstables.iter().map(|s| s.stats().commitlog_upper).max();
+            flushed.insert(*id, upto.unwrap_or(Position::ZERO));
+        }
+        let mut skipped_records = 0u64;
+        let report = replay::replay(
+            &options.commitlog_dir,
+            options.commitlog_ignore_replay_errors,
+            |pos, payload| {
+                let m = Mutation::decode(payload).map_err(|e| RecordError::Undecodable(e.to_string()))?;
+                let Some(t) = tables.get(&m.table) else {
+                    skipped_records += 1; // the table was dropped
+                    return Ok(());
+                };
+                if flushed.get(&m.table).is_some_and(|upto| pos < *upto) {
+                    skipped_records += 1; // already in an SSTable
+                    return Ok(());
+                }
+                let dk = DecoratedKey::new(m.update.key.clone());
+                t.current_view().memtable.apply(&dk, m.update);
+                Ok(())
+            },
+        )?;
+        if report.segments > 0 {
+            tracing::info!(
+                segments = report.segments, replayed = report.records - skipped_records, skipped = skipped_records,
+                torn_tail = ?report.torn_tail, damaged = report.skipped.len(), "commit log replayed"
+            );
+        }
+        let first_segment = SegmentId(report.last_segment.map_or(1, |s| s.0 + 1));
+        let log_options = CommitLogOptions {
+            dir: options.commitlog_dir.clone(),
+            segment_size_bytes: options.commitlog_segment_size_bytes,
+            sync: options.commitlog_sync,
+        };
+        let old_segments = commitlog::segment::list_segments(&options.commitlog_dir)
+            .map_err(|e| Error::io(&options.commitlog_dir, e))?;
+        let commit_log = CommitLog::open(log_options, first_segment)?;
+        let inner = Arc::new(Inner {
+            options,
+            commit_log,
+            tables: RwLock::new(tables),
+            memtable_bytes: AtomicUsize::new(0),
+            memory_lock: Mutex::new(()),
+            memory_freed: Condvar::new(),
+            flush_tx: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            write_stalls: AtomicU64::new(0),
+        });
+        // Everything replayed goes to SSTables now, so the replayed segments can go.
+        let replayed_upto = Position { segment: first_segment, offset: 0 };
+        let tables: Vec<Arc<Table>> = inner.tables.read().values().cloned().collect();
+        for t in tables {
+            let m = t.current_view().memtable.size_bytes();
+            inner.memtable_bytes.fetch_add(m, Ordering::Relaxed);
+            if m > 0 {
+                flush_table(&inner, &t, Some(replayed_upto))?;
+            }
+        }
+        for (id, path) in old_segments {
+            if id < first_segment {
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        commitlog::sync_dir(&inner.options.commitlog_dir)?;
+        let (tx, rx) = mpsc::sync_channel(FLUSH_QUEUE_DEPTH);
+        *inner.flush_tx.lock() = Some(tx);
+        let thread_inner = Arc::clone(&inner);
+        let handle = std::thread::Builder::new()
+            .name("memtable-flush".into())
+            .spawn(move || flush_loop(&thread_inner, &rx))
+            .map_err(|e| Error::io("memtable-flush thread", e))?;
+        Ok(Engine { inner, flush_thread: Mutex::new(Some(handle)), replay: report })
+    }
+
+    /// What the commit log replay at open found.
+    #[must_use]
+    pub fn replay_report(&self) -> &ReplayReport {
+        &self.replay
+    }
+
+    /// The options the engine runs with.
+    #[must_use]
+    pub fn options(&self) -> &EngineOptions {
+        &self.inner.options
+    }
+
+    /// Creates a table (durably: its options are fsynced before this returns).
+    pub fn create_table(&self, options: TableOptions) -> Result<()> {
+        options.validate().map_err(Error::InvalidRequest)?;
+        let mut tables = self.inner.tables.write();
+        if tables.contains_key(&options.id) {
+            return Err(Error::TableExists(options.id));
+        }
+        let dir = options.dir(&self.inner.options.data_dir);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let tmp = dir.join(format!("{META_FILE}.tmp"));
+        write_synced(&tmp, &options.encode())?;
+        let meta = dir.join(META_FILE);
+        std::fs::rename(&tmp, &meta).map_err(|e| Error::io(&meta, e))?;
+        commitlog::sync_dir(&dir)?;
+        if let Some(parent) = dir.parent() {
+            commitlog::sync_dir(parent)?;
+        }
+        commitlog::sync_dir(&self.inner.options.data_dir)?;
+        let table = new_table(options, dir, Vec::new(), Generation(1));
+        tables.insert(table.options.id, Arc::new(table));
+        Ok(())
+    }
+
+    /// Drops a table and deletes its files.
+    pub fn drop_table(&self, id: TableId) -> Result<()> {
+        let table = self.inner.tables.write().remove(&id).ok_or(Error::UnknownTable(id))?;
+        let _flush = table.flush_lock.lock();
+        let freed: usize = {
+            let v = table.view.read();
+            v.memtable.size_bytes() + v.flushing.iter().map(|(m, _)| m.size_bytes()).sum::<usize>()
+        };
+        release_memory(&self.inner, freed);
+        self.inner.commit_log.forget_table(id)?;
+        std::fs::remove_dir_all(&table.dir).map_err(|e| Error::io(&table.dir, e))?;
+        Ok(())
+    }
+
+    /// Options of every table.
+    #[must_use]
+    pub fn tables(&self) -> Vec<TableOptions> {
+        let mut v: Vec<TableOptions> = self.inner.tables.read().values().map(|t| t.options.clone()).collect();
+        v.sort_by(|a, b| (&a.keyspace, &a.name).cmp(&(&b.keyspace, &b.name)));
+        v
+    }
+
+    fn table(&self, id: TableId) -> Result<Arc<Table>> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        self.inner.tables.read().get(&id).cloned().ok_or(Error::UnknownTable(id))
+    }
+
+    /// Applies a mutation: logged, applied to the memtable, and durable per the sync mode when
+    /// this returns.
+    pub fn apply(&self, mutation: Mutation) -> Result<()> {
+        let table = self.table(mutation.table)?;
+        validate(&mutation)?;
+        let mut payload = Vec::with_capacity(64 + mutation.update.size_bytes());
+        mutation.encode(&mut payload);
+        self.wait_for_memory()?;
+        let dk = DecoratedKey::new(mutation.update.key.clone());
+        let (appended, memtable_size) = {
+            let view = table.view.read();
+            let appended = self.inner.commit_log.append(table.options.id, &payload)?;
+            let added = view.memtable.apply(&dk, mutation.update);
+            self.inner.memtable_bytes.fetch_add(added, Ordering::Relaxed);
+            (appended, view.memtable.size_bytes())
+        };
+        table.counters.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.commit_log.wait_durable(appended.end)?;
+        let total = self.inner.memtable_bytes.load(Ordering::Relaxed) as f64;
+        let cleanup =
+            self.inner.options.memtable_space_bytes as f64 * self.inner.options.memtable_cleanup_threshold;
+        if memtable_size as u64 >= table.options.memtable_flush_size_bytes {
+            request_flush(&self.inner, &table);
+        } else if total >= cleanup {
+            if let Some(largest) = largest_memtable(&self.inner) {
+                request_flush(&self.inner, &largest);
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_for_memory(&self) -> Result<()> {
+        let limit = self.inner.options.memtable_space_bytes;
+        if self.inner.memtable_bytes.load(Ordering::Relaxed) < limit {
+            return Ok(());
+        }
+        self.inner.write_stalls.fetch_add(1, Ordering::Relaxed);
+        let mut guard = self.inner.memory_lock.lock();
+        while self.inner.memtable_bytes.load(Ordering::Relaxed) >= limit {
+            if self.inner.closed.load(Ordering::Acquire) {
+                return Err(Error::Closed);
+            }
+            if self.inner.commit_log.is_poisoned() {
+                return self.inner.commit_log.wait_durable(Position::ZERO);
+            }
+            if let Some(largest) = largest_memtable(&self.inner) {
+                request_flush(&self.inner, &largest);
+            }
+            self.inner.memory_freed.wait_for(&mut guard, Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// Reads one partition (see [`crate::read`]). `None` if no data at all exists for it.
+    pub fn read(&self, cmd: &ReadCommand) -> Result<Option<PartitionData>> {
+        let table = self.table(cmd.table)?;
+        if cmd.key.is_empty() || cmd.key.len() > MAX_PARTITION_KEY_BYTES {
+            return Err(Error::InvalidRequest("partition key must be 1 to 65535 bytes".into()));
+        }
+        let key = DecoratedKey::new(cmd.key.clone());
+        table.counters.reads.fetch_add(1, Ordering::Relaxed);
+        let sources = table.current_view().sources();
+        read::read_partition(&sources, &key, &cmd.slices, cmd.reversed, cmd.row_limit, cmd.now_seconds)
+    }
+
+    /// Scans partitions in token order (for range queries, repair and streaming).
+    pub fn scan(&self, cmd: &ScanCommand) -> Result<Vec<PartitionData>> {
+        let table = self.table(cmd.table)?;
+        let sources = table.current_view().sources();
+        read::scan(&sources, cmd)
+    }
+
+    /// Flushes a table's memtable to an SSTable and waits for it.
+    pub fn flush(&self, id: TableId) -> Result<()> {
+        let table = self.table(id)?;
+        flush_table(&self.inner, &table, None)
+    }
+
+    /// Flushes every table.
+    pub fn flush_all(&self) -> Result<()> {
+        let tables: Vec<Arc<Table>> = self.inner.tables.read().values().cloned().collect();
+        for t in tables {
+            flush_table(&self.inner, &t, None)?;
+        }
+        Ok(())
+    }
+
+    /// Statistics of a table.
+    pub fn table_stats(&self, id: TableId) -> Result<TableStats> {
+        let t = self.table(id)?;
+        let v = t.current_view();
+        Ok(TableStats {
+            sstable_count: v.sstables.len(),
+            live_disk_bytes: v.sstables.iter().map(|s| s.size_on_disk()).sum(),
+            memtable_bytes: v.memtable.size_bytes()
+                + v.flushing.iter().map(|(m, _)| m.size_bytes()).sum::<usize>(),
+            memtable_entries: v.memtable.entry_count(),
+            sstable_partitions: v.sstables.iter().map(|s| s.stats().partition_count).sum(),
+            writes: t.counters.writes.load(Ordering::Relaxed),
+            reads: t.counters.reads.load(Ordering::Relaxed),
+            flushes: t.counters.flushes.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The live SSTables of a table (newest first), for tools and tests.
+    pub fn sstables(&self, id: TableId) -> Result<Vec<Arc<SsTable>>> {
+        Ok(self.table(id)?.current_view().sstables.clone())
+    }
+
+    /// How many writes had to wait for memtable memory (back-pressure events).
+    #[must_use]
+    pub fn write_stalls(&self) -> u64 {
+        self.inner.write_stalls.load(Ordering::Relaxed)
+    }
+
+    /// Number of commit log segment files.
+    #[must_use]
+    pub fn commitlog_segments(&self) -> usize {
+        self.inner.commit_log.segment_count()
+    }
+
+    /// Flushes every table, then hard-links every live SSTable into
+    /// `<table dir>/snapshots/<tag>/` (Cassandra's `nodetool snapshot`). Returns the
+    /// snapshot directories.
+    pub fn snapshot(&self, tag: &str) -> Result<Vec<PathBuf>> {
+        if tag.is_empty() || tag.contains('/') || tag.starts_with('.') {
+            return Err(Error::InvalidRequest(format!("invalid snapshot name {tag:?}")));
+        }
+        self.flush_all()?;
+        let tables: Vec<Arc<Table>> = self.inner.tables.read().values().cloned().collect();
+        let mut dirs = Vec::new();
+        for t in tables {
+            let dir = t.dir.join("snapshots").join(tag);
+            if dir.exists() {
+                return Err(Error::InvalidRequest(format!(
+                    "snapshot {tag} already exists in {}",
+                    dir.display()
+                )));
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            for s in &t.current_view().sstables {
+                for c in Component::ALL {
+                    let src = s.descriptor().path(c);
+                    let Some(name) = src.file_name() else { continue };
+                    let dst = dir.join(name);
+                    std::fs::hard_link(&src, &dst).map_err(|e| Error::io(&dst, e))?;
+                }
+            }
+            let meta = t.dir.join(META_FILE);
+            std::fs::copy(&meta, dir.join(META_FILE)).map_err(|e| Error::io(&meta, e))?;
+            commitlog::sync_dir(&dir)?;
+            dirs.push(dir);
+        }
+        Ok(dirs)
+    }
+
+    /// Stops background work and syncs the commit log. Memtables are not flushed: their data
+    /// is in the commit log and is replayed at the next open. Use [`Engine::drain`] to flush.
+    pub fn close(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.inner.flush_tx.lock().take();
+        if let Some(h) = self.flush_thread.lock().take() {
+            let _ = h.join();
+        }
+        self.inner.memory_freed.notify_all();
+        self.inner.commit_log.close()
+    }
+
+    /// Flushes every memtable, then closes (Cassandra's `nodetool drain`).
+    pub fn drain(&self) -> Result<()> {
+        self.flush_all()?;
+        self.close()
+    }
+
+    /// Test hook: poison the commit log as a failed fsync would.
+    #[doc(hidden)]
+    pub fn poison_commit_log_for_test(&self) {
+        self.inner.commit_log.poison_for_test("injected fsync failure");
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::warn!(error = %e, "engine close failed");
+        }
+    }
+}
+
+fn validate(m: &Mutation) -> Result<()> {
+    let invalid = |s: &str| Err(Error::InvalidRequest(s.to_string()));
+    let u = &m.update;
+    if u.key.is_empty() {
+        return invalid("Key may not be empty");
+    }
+    if u.key.len() > MAX_PARTITION_KEY_BYTES {
+        return invalid("Key length exceeds the maximum of 65535 bytes");
+    }
+    if u.rows.iter().any(|r| r.clustering.last() != Some(&KEY_END)) {
+        return invalid("row clustering must be a full encoded clustering key");
+    }
+    if u.header.static_row.as_ref().is_some_and(|r| !r.clustering.is_empty()) {
+        return invalid("the static row must have an empty clustering");
+    }
+    if u.header.range_tombstones.iter().any(|rt| {
+        !crate::clustering::Bound::is_valid(&rt.slice.start.0)
+            || !crate::clustering::Bound::is_valid(&rt.slice.end.0)
+    }) {
+        return invalid("range tombstone bounds must be encoded bounds");
+    }
+    Ok(())
+}
+
+fn new_table(options: TableOptions, dir: PathBuf, sstables: Vec<Arc<SsTable>>, next: Generation) -> Table {
+    Table {
+        options,
+        dir,
+        view: RwLock::new(Arc::new(View {
+            memtable: Arc::new(Memtable::new()),
+            flushing: Vec::new(),
+            sstables,
+        })),
+        flush_lock: Mutex::new(()),
+        next_generation: AtomicU64::new(next.0),
+        flush_queued: AtomicBool::new(false),
+        counters: Default::default(),
+    }
+}
+
+fn load_tables(data_dir: &Path) -> Result<HashMap<TableId, Arc<Table>>> {
+    let mut out = HashMap::new();
+    let read = |d: &Path| std::fs::read_dir(d).map_err(|e| Error::io(d, e));
+    for ks in read(data_dir)? {
+        let ks = ks.map_err(|e| Error::io(data_dir, e))?;
+        if !ks.path().is_dir() {
+            continue;
+        }
+        for t in read(&ks.path())? {
+            let t = t.map_err(|e| Error::io(ks.path(), e))?;
+            let dir = t.path();
+            let meta = dir.join(META_FILE);
+            if !meta.exists() {
+                continue;
+            }
+            let bytes = std::fs::read(&meta).map_err(|e| Error::io(&meta, e))?;
+            let options = TableOptions::decode(&bytes)
+                .map_err(|e| Error::corruption(&meta, e.offset as u64, e.reason))?;
+            let mut sstables = Vec::new();
+            let mut max_gen = 0;
+            for (generation, has_toc) in Descriptor::scan(&dir).map_err(|e| Error::io(&dir, e))? {
+                max_gen = max_gen.max(generation.0);
+                let desc = Descriptor { dir: dir.clone(), generation };
+                if has_toc {
+                    sstables.push(Arc::new(SsTable::open(desc)?));
+                } else {
+                    tracing::info!(dir = %dir.display(), generation = generation.0, "deleting an SSTable whose write was interrupted (no TOC)");
+                    desc.delete_files().map_err(|e| Error::io(&dir, e))?;
+                }
+            }
+            sstables.reverse();
+            let table = new_table(options, dir, sstables, Generation(max_gen + 1));
+            out.insert(table.options.id, Arc::new(table));
+        }
+    }
+    Ok(out)
+}
+
+fn release_memory(inner: &Inner, bytes: usize) {
+    let _ = inner
+        .memtable_bytes
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(bytes)));
+    let _guard = inner.memory_lock.lock();
+    inner.memory_freed.notify_all();
+}
+
+fn largest_memtable(inner: &Inner) -> Option<Arc<Table>> {
+    inner
+        .tables
+        .read()
+        .values()
+        .max_by_key(|t| t.view.read().memtable.size_bytes())
+        .filter(|t| t.view.read().memtable.size_bytes() > 0)
+        .cloned()
+}
+
+fn request_flush(inner: &Inner, table: &Arc<Table>) {
+    if table.flush_queued.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let sent = match inner.flush_tx.lock().as_ref() {
+        Some(tx) => match tx.try_send(table.options.id) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        },
+        None => false,
+    };
+    if !sent {
+        table.flush_queued.store(false, Ordering::Release);
+    }
+}
+
+fn flush_loop(inner: &Arc<Inner>, rx: &mpsc::Receiver<TableId>) {
+    loop {
+        match rx.recv_timeout(FLUSH_THREAD_TICK) {
+            Ok(id) => {
+                let table = inner.tables.read().get(&id).cloned();
+                if let Some(t) = table {
+                    if let Err(e) = flush_table(inner, &t, None) {
+                        tracing::error!(table = %t.options.name, error = %e, "memtable flush failed; the data stays in the commit log and the flush will be retried");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if inner.commit_log.total_size_bytes() > inner.options.commitlog_total_space_bytes {
+                    for id in inner.commit_log.tables_pinning_oldest_segment() {
+                        let table = inner.tables.read().get(&id).cloned();
+                        if let Some(t) = table {
+                            tracing::info!(table = %t.options.name, "flushing to free commit log space (commitlog_total_space exceeded)");
+                            if let Err(e) = flush_table(inner, &t, None) {
+                                tracing::error!(table = %t.options.name, error = %e, "flush for commit log space failed");
+                            }
+                        }
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Switches and flushes the memtable of `table`; also retries memtables left by failed
+/// flushes. `upto` overrides the commit log position the flush covers (used after replay).
+fn flush_table(inner: &Inner, table: &Arc<Table>, upto: Option<Position>) -> Result<()> {
+    let _guard = table.flush_lock.lock();
+    table.flush_queued.store(false, Ordering::Release);
+    {
+        let mut view = table.view.write();
+        if !view.memtable.is_empty() {
+            let position = upto.unwrap_or_else(|| inner.commit_log.current_position());
+            let mut next = View::clone(&view);
+            next.flushing.push((Arc::clone(&view.memtable), position));
+            next.memtable = Arc::new(Memtable::new());
+            *view = Arc::new(next);
+        }
+    }
+    let pending: Vec<(Arc<Memtable>, Position)> = table.current_view().flushing.clone();
+    for (memtable, position) in pending {
+        let sstable = write_sstable(table, &memtable, position)?;
+        {
+            let mut view = table.view.write();
+            let mut next = View::clone(&view);
+            next.flushing.retain(|(m, _)| !Arc::ptr_eq(m, &memtable));
+            if let Some(s) = sstable {
+                table.counters.bytes_flushed.fetch_add(s.size_on_disk(), Ordering::Relaxed);
+                next.sstables.insert(0, s);
+            }
+            *view = Arc::new(next);
+        }
+        table.counters.flushes.fetch_add(1, Ordering::Relaxed);
+        inner.commit_log.mark_flushed(table.options.id, position)?;
+        release_memory(inner, memtable.size_bytes());
+    }
+    Ok(())
+}
+
+fn write_sstable(table: &Table, memtable: &Memtable, position: Position) -> Result<Option<Arc<SsTable>>> {
+    if memtable.is_empty() {
+        return Ok(None);
+    }
+    let desc = Descriptor { dir: table.dir.clone(), generation: table.allocate_generation() };
+    let mut writer = SsTableWriter::create(desc.clone(), table.options.writer_options())?;
+    let empty = PartitionHeader::default();
+    let mut open: Option<DecoratedKey> = None;
+    memtable.for_each_entry(|dk, entry| {
+        let same = open.as_ref() == Some(dk);
+        match entry {
+            MemEntry::Header(h) => {
+                if open.is_some() {
+                    writer.end_partition()?;
+                }
+                writer.begin_partition(dk, h)?;
+                open = Some(dk.clone());
+            }
+            MemEntry::Row(r) => {
+                if !same {
+                    if open.is_some() {
+                        writer.end_partition()?;
+                    }
+                    writer.begin_partition(dk, &empty)?;
+                    open = Some(dk.clone());
+                }
+                writer.add_row(r)?;
+            }
+        }
+        Ok(())
+    })?;
+    if open.is_some() {
+        writer.end_partition()?;
+    }
+    let stats = writer.finish(position, 0)?;
+    tracing::debug!(table = %table.options.name, generation = desc.generation.0, partitions = stats.partition_count, "memtable flushed");
+    Ok(Some(Arc::new(SsTable::open(desc)?)))
+}

@@ -1,0 +1,310 @@
+//! Memtables: the in-memory, sorted, concurrently writable part of a table.
+//!
+//! One lock-free skip map per memtable holds every entry of every partition, ordered exactly like
+//! an SSTable: by token, partition key, then clustering key. A partition's header (partition
+//! deletion, static row, range tombstones) is the entry with an empty clustering, which sorts
+//! before its rows. Writers to different rows never contend; two writers to the same row merge
+//! under that row's own small mutex.
+//!
+//! Reads copy rows out in small batches (see [`MemtableRows`]) so a read holds neither a lock
+//! nor an unbounded buffer, whatever the partition's size.
+
+use std::collections::VecDeque;
+use std::ops::Bound as RangeBound;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crossbeam_skiplist::SkipMap;
+use parking_lot::Mutex;
+
+use crate::clustering::Slice;
+use crate::partition::{DecoratedKey, PartitionHeader, PartitionUpdate};
+use crate::row::Row;
+use crate::token::Token;
+
+/// Rows copied out of a memtable per batch during reads.
+const READ_BATCH_ROWS: usize = 64;
+/// Fixed per-entry overhead counted by the memory accounting (skip-map node, key, mutex).
+const ENTRY_OVERHEAD_BYTES: usize = 96;
+
+/// Key of one memtable entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MemKey {
+    token: Token,
+    key: Bytes,
+    /// Empty for the partition header entry.
+    clustering: Bytes,
+}
+
+impl MemKey {
+    fn new(dk: &DecoratedKey, clustering: Bytes) -> MemKey {
+        MemKey { token: dk.token, key: dk.key.clone(), clustering }
+    }
+
+    fn decorated(&self) -> DecoratedKey {
+        DecoratedKey { token: self.token, key: self.key.clone() }
+    }
+}
+
+/// A memtable entry.
+#[derive(Debug)]
+pub enum MemEntry {
+    /// Partition-level state.
+    Header(PartitionHeader),
+    /// One row.
+    Row(Row),
+}
+
+/// A sorted in-memory buffer of writes for one table.
+#[derive(Debug)]
+pub struct Memtable {
+    map: SkipMap<MemKey, Mutex<MemEntry>>,
+    size_bytes: AtomicUsize,
+    partitions: AtomicU64,
+    min_timestamp: AtomicI64,
+    max_timestamp: AtomicI64,
+}
+
+impl Default for Memtable {
+    fn default() -> Self {
+        Memtable::new()
+    }
+}
+
+impl Memtable {
+    /// An empty memtable.
+    #[must_use]
+    pub fn new() -> Memtable {
+        Memtable {
+            map: SkipMap::new(),
+            size_bytes: AtomicUsize::new(0),
+            partitions: AtomicU64::new(0),
+            min_timestamp: AtomicI64::new(i64::MAX),
+            max_timestamp: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Applies an update; returns the bytes it added to the accounting.
+    pub fn apply(&self, dk: &DecoratedKey, update: PartitionUpdate) -> usize {
+        let mut added = 0;
+        if !update.header.is_empty() {
+            let size = update.header.size_bytes();
+            let mut slot = Some(update.header);
+            let entry = self.map.get_or_insert_with(MemKey::new(dk, Bytes::new()), || {
+                added += ENTRY_OVERHEAD_BYTES + dk.key.len();
+                Mutex::new(MemEntry::Header(slot.take().unwrap_or_default()))
+            });
+            if let Some(header) = slot {
+                if let MemEntry::Header(h) = &mut *entry.value().lock() {
+                    h.merge(header);
+                }
+            }
+            added += size;
+        }
+        for row in update.rows {
+            self.note_timestamps(&row);
+            let size = row.size_bytes();
+            let key = MemKey::new(dk, row.clustering.clone());
+            let mut slot = Some(row);
+            let entry = self.map.get_or_insert_with(key, || {
+                added += ENTRY_OVERHEAD_BYTES + dk.key.len();
+                Mutex::new(MemEntry::Row(slot.take().unwrap_or_else(|| Row::new(Bytes::new()))))
+            });
+            if let Some(row) = slot {
+                if let MemEntry::Row(r) = &mut *entry.value().lock() {
+                    r.merge(row);
+                }
+            }
+            added += size;
+        }
+        self.size_bytes.fetch_add(added, Ordering::Relaxed);
+        added
+    }
+
+    fn note_timestamps(&self, row: &Row) {
+        for ts in row.cells.iter().map(|c| c.timestamp).chain(std::iter::once(row.liveness.timestamp)) {
+            if ts != i64::MIN {
+                self.min_timestamp.fetch_min(ts, Ordering::Relaxed);
+                self.max_timestamp.fetch_max(ts, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Approximate bytes held.
+    #[must_use]
+    pub fn size_bytes(&self) -> usize {
+        self.size_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether nothing was written.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of entries (headers and rows).
+    #[must_use]
+    pub fn entry_count(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Smallest and largest cell timestamps written, if any.
+    #[must_use]
+    pub fn timestamp_range(&self) -> Option<(i64, i64)> {
+        let (lo, hi) =
+            (self.min_timestamp.load(Ordering::Relaxed), self.max_timestamp.load(Ordering::Relaxed));
+        (lo <= hi).then_some((lo, hi))
+    }
+
+    /// A copy of a partition's header, if it has one.
+    #[must_use]
+    pub fn header(&self, dk: &DecoratedKey) -> Option<PartitionHeader> {
+        let e = self.map.get(&MemKey::new(dk, Bytes::new()))?;
+        let guard = e.value().lock();
+        match &*guard {
+            MemEntry::Header(h) => Some(h.clone()),
+            MemEntry::Row(_) => None,
+        }
+    }
+
+    /// Whether the partition has any entry.
+    #[must_use]
+    pub fn contains_partition(&self, dk: &DecoratedKey) -> bool {
+        let lo = MemKey::new(dk, Bytes::new());
+        self.map
+            .lower_bound(RangeBound::Included(&lo))
+            .is_some_and(|e| e.key().token == dk.token && e.key().key == dk.key)
+    }
+
+    /// Up to `limit` rows of `dk` inside `slice`, after `resume` (exclusive), in order or reversed.
+    fn rows_batch(
+        &self,
+        dk: &DecoratedKey,
+        slice: &Slice,
+        reversed: bool,
+        resume: Option<&Bytes>,
+        limit: usize,
+    ) -> Vec<Row> {
+        let lo_key = MemKey::new(dk, slice.start.0.clone());
+        let hi_key = MemKey::new(dk, slice.end.0.clone());
+        let (lo, hi) = match (resume, reversed) {
+            (Some(r), false) => {
+                (RangeBound::Excluded(MemKey::new(dk, r.clone())), RangeBound::Excluded(hi_key))
+            }
+            (Some(r), true) => {
+                (RangeBound::Excluded(lo_key), RangeBound::Excluded(MemKey::new(dk, r.clone())))
+            }
+            (None, _) => (RangeBound::Excluded(lo_key), RangeBound::Excluded(hi_key)),
+        };
+        let range = self.map.range((lo, hi));
+        let copy = |e: crossbeam_skiplist::map::Entry<'_, MemKey, Mutex<MemEntry>>| match &*e.value().lock() {
+            MemEntry::Row(r) => Some(r.clone()),
+            MemEntry::Header(_) => None,
+        };
+        if reversed {
+            range.rev().filter_map(copy).take(limit).collect()
+        } else {
+            range.filter_map(copy).take(limit).collect()
+        }
+    }
+
+    /// Up to `limit` partition keys in token order, starting at `start`.
+    #[must_use]
+    pub fn partition_keys(
+        &self,
+        start: RangeBound<&DecoratedKey>,
+        end: Token,
+        limit: usize,
+    ) -> Vec<DecoratedKey> {
+        let mut out = Vec::new();
+        let mut next = match start {
+            RangeBound::Included(k) => RangeBound::Included(MemKey::new(k, Bytes::new())),
+            RangeBound::Excluded(k) => RangeBound::Excluded(MemKey::new(k, Bytes::from_static(&[0xff]))),
+            RangeBound::Unbounded => RangeBound::Unbounded,
+        };
+        while out.len() < limit {
+            let Some(e) = self.map.lower_bound(next.as_ref()) else { break };
+            if e.key().token > end {
+                break;
+            }
+            let dk = e.key().decorated();
+            next = RangeBound::Excluded(MemKey::new(&dk, Bytes::from_static(&[0xff])));
+            out.push(dk);
+        }
+        out
+    }
+
+    /// Every entry in order, for flushing. Only call on a memtable no longer written to.
+    pub fn for_each_entry(
+        &self,
+        mut f: impl FnMut(&DecoratedKey, &MemEntry) -> crate::Result<()>,
+    ) -> crate::Result<()> {
+        let mut current: Option<DecoratedKey> = None;
+        for e in self.map.iter() {
+            let k = e.key();
+            if current.as_ref().is_none_or(|c| c.token != k.token || c.key != k.key) {
+                current = Some(k.decorated());
+            }
+            if let Some(dk) = &current {
+                f(dk, &e.value().lock())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of distinct partitions (counted lazily, for flush statistics).
+    #[must_use]
+    pub fn partition_count(&self) -> u64 {
+        let mut n = 0u64;
+        let mut last: Option<(Token, Bytes)> = None;
+        for e in self.map.iter() {
+            let k = e.key();
+            if last.as_ref().is_none_or(|(t, key)| *t != k.token || *key != k.key) {
+                n += 1;
+                last = Some((k.token, k.key.clone()));
+            }
+        }
+        self.partitions.store(n, Ordering::Relaxed);
+        n
+    }
+}
+
+/// Rows of one partition of one memtable inside a slice, fetched in batches.
+#[derive(Debug)]
+pub struct MemtableRows {
+    memtable: Arc<Memtable>,
+    key: DecoratedKey,
+    slice: Slice,
+    reversed: bool,
+    last: Option<Bytes>,
+    buffer: VecDeque<Row>,
+    exhausted: bool,
+}
+
+impl MemtableRows {
+    /// Starts reading `key`'s rows inside `slice`.
+    #[must_use]
+    pub fn new(memtable: Arc<Memtable>, key: DecoratedKey, slice: Slice, reversed: bool) -> MemtableRows {
+        MemtableRows { memtable, key, slice, reversed, last: None, buffer: VecDeque::new(), exhausted: false }
+    }
+
+    /// The next row, or `None` at the end of the slice.
+    pub fn next_row(&mut self) -> Option<Row> {
+        if self.buffer.is_empty() && !self.exhausted {
+            let batch = self.memtable.rows_batch(
+                &self.key,
+                &self.slice,
+                self.reversed,
+                self.last.as_ref(),
+                READ_BATCH_ROWS,
+            );
+            self.exhausted = batch.len() < READ_BATCH_ROWS;
+            if let Some(last) = batch.last() {
+                self.last = Some(last.clustering.clone());
+            }
+            self.buffer.extend(batch);
+        }
+        self.buffer.pop_front()
+    }
+}

@@ -1,0 +1,520 @@
+//! Opens an SSTable and reads partitions and rows from it.
+//!
+//! Reads go through memory maps of the finished, fsynced `Data.db` and `Index.db`. A read may
+//! page-fault, so it must run on a blocking thread, never on an async worker (the engine's API
+//! is synchronous for that reason).
+
+use std::ops::Bound as RangeBound;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use super::bloom::BloomFilter;
+use super::chunks::{ChunkMap, DATA_HEADER_BYTES, DATA_MAGIC};
+use super::index::{IndexEntry, HEADER_BYTES as INDEX_HEADER_BYTES, MAGIC as INDEX_MAGIC};
+use super::stats::Stats;
+use super::{Component, Descriptor};
+use crate::clustering::Slice;
+use crate::codec::{DecodeError, Reader};
+use crate::error::{Error, Result};
+use crate::partition::{DecoratedKey, PartitionHeader, MAX_PARTITION_KEY_BYTES};
+use crate::row::Row;
+use crate::serialization::{decode_header, decode_row};
+use crate::token::Token;
+
+/// Every this many index entries, one is kept in memory for binary search.
+const SUMMARY_INTERVAL: usize = 16;
+/// Largest encoded partition header (static row and range tombstones) accepted.
+const MAX_HEADER_BYTES: u64 = 256 << 20;
+/// Largest encoded row accepted.
+const MAX_ROW_BYTES: u64 = 512 << 20;
+
+/// An open, immutable SSTable.
+#[derive(Debug)]
+pub struct SsTable {
+    desc: Descriptor,
+    data: Mmap,
+    index: Mmap,
+    chunks: ChunkMap,
+    filter: BloomFilter,
+    stats: Stats,
+    summary: Vec<(DecoratedKey, usize)>,
+    size_on_disk: u64,
+    /// Chunks decompressed by reads (for tests and statistics).
+    chunks_read: AtomicU64,
+}
+
+fn map(path: &std::path::Path) -> Result<Mmap> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: SSTable files are immutable once their TOC exists: nothing writes or truncates
+    // them while they are mapped (compaction deletes files only after readers drop the map).
+    #[allow(unsafe_code)]
+    let m = unsafe { Mmap::map(&f) }.map_err(|e| Error::io(path, e))?;
+    Ok(m)
+}
+
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+fn corrupt(path: PathBuf, base: u64) -> impl Fn(DecodeError) -> Error {
+    move |e| Error::corruption(path.clone(), base + e.offset as u64, e.reason)
+}
+
+impl SsTable {
+    /// Opens and verifies an SSTable whose TOC exists.
+    pub fn open(desc: Descriptor) -> Result<SsTable> {
+        let toc_path = desc.path(Component::Toc);
+        let toc = read_file(&toc_path)?;
+        let toc = String::from_utf8_lossy(&toc);
+        for c in Component::ALL {
+            if !toc.lines().any(|l| l == c.suffix()) {
+                return Err(Error::corruption(&toc_path, 0, format!("TOC does not list {}", c.suffix())));
+            }
+        }
+        let stats_path = desc.path(Component::Statistics);
+        let stats = Stats::decode(&read_file(&stats_path)?).map_err(corrupt(stats_path, 0))?;
+        let info_path = desc.path(Component::CompressionInfo);
+        let chunks = ChunkMap::decode(&read_file(&info_path)?).map_err(corrupt(info_path, 0))?;
+        let filter_path = desc.path(Component::Filter);
+        let filter = BloomFilter::decode(&read_file(&filter_path)?)
+            .map_err(|e| Error::corruption(&filter_path, e.offset as u64, e.reason))?;
+        let data_path = desc.path(Component::Data);
+        let data = map(&data_path)?;
+        if data.len() as u64 != chunks.data_file_len || data.len() < DATA_HEADER_BYTES as usize {
+            return Err(Error::corruption(
+                &data_path,
+                data.len() as u64,
+                format!(
+                    "data file is {} bytes but its compression info expects {}",
+                    data.len(),
+                    chunks.data_file_len
+                ),
+            ));
+        }
+        if &data[..4] != DATA_MAGIC || data[4] != 1 {
+            return Err(Error::corruption(&data_path, 0, "bad magic or unsupported version"));
+        }
+        let index_path = desc.path(Component::Index);
+        let index = map(&index_path)?;
+        if index.len() < INDEX_HEADER_BYTES || &index[..4] != INDEX_MAGIC || index[4] != 1 {
+            return Err(Error::corruption(&index_path, 0, "bad magic or unsupported version"));
+        }
+        let mut summary = Vec::with_capacity(stats.partition_count as usize / SUMMARY_INTERVAL + 1);
+        let mut offset = INDEX_HEADER_BYTES;
+        let mut count = 0u64;
+        let mut previous: Option<DecoratedKey> = None;
+        while offset < index.len() {
+            let (entry, next) =
+                IndexEntry::decode_at(&index, offset, true).map_err(corrupt(index_path.clone(), 0))?;
+            if previous.as_ref().is_some_and(|p| *p >= entry.key) {
+                return Err(Error::corruption(&index_path, offset as u64, "index entries out of order"));
+            }
+            if entry.position.checked_add(entry.length).is_none_or(|end| end > chunks.uncompressed_len) {
+                return Err(Error::corruption(
+                    &index_path,
+                    offset as u64,
+                    "index entry points past the data",
+                ));
+            }
+            if count as usize % SUMMARY_INTERVAL == 0 {
+                summary.push((entry.key.clone(), offset));
+            }
+            previous = Some(entry.key);
+            count += 1;
+            offset = next;
+        }
+        if count != stats.partition_count {
+            return Err(Error::corruption(
+                &index_path,
+                offset as u64,
+                format!("index holds {count} partitions but the statistics say {}", stats.partition_count),
+            ));
+        }
+        let size_on_disk = Component::ALL
+            .iter()
+            .filter_map(|c| std::fs::metadata(desc.path(*c)).ok())
+            .map(|m| m.len())
+            .sum();
+        Ok(SsTable {
+            desc,
+            data,
+            index,
+            chunks,
+            filter,
+            stats,
+            summary,
+            size_on_disk,
+            chunks_read: AtomicU64::new(0),
+        })
+    }
+
+    /// Its descriptor.
+    #[must_use]
+    pub fn descriptor(&self) -> &Descriptor {
+        &self.desc
+    }
+
+    /// Its statistics.
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Bytes of all its component files.
+    #[must_use]
+    pub fn size_on_disk(&self) -> u64 {
+        self.size_on_disk
+    }
+
+    /// Chunks decompressed by reads so far.
+    #[must_use]
+    pub fn chunks_read(&self) -> u64 {
+        self.chunks_read.load(Ordering::Relaxed)
+    }
+
+    /// Whether the partition may be here (token range and bloom filter).
+    #[must_use]
+    pub fn may_contain(&self, key: &DecoratedKey, bloom_hash: u64) -> bool {
+        key.token >= self.stats.min_token
+            && key.token <= self.stats.max_token
+            && self.filter.may_contain_hash(bloom_hash)
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.desc.path(Component::Index)
+    }
+
+    /// Finds a partition's index entry.
+    pub fn find(&self, key: &DecoratedKey) -> Result<Option<IndexEntry>> {
+        let i = self.summary.partition_point(|(k, _)| k <= key);
+        if i == 0 {
+            return Ok(None);
+        }
+        let mut offset = self.summary[i - 1].1;
+        for _ in 0..SUMMARY_INTERVAL {
+            if offset >= self.index.len() {
+                break;
+            }
+            let (entry, next) =
+                IndexEntry::decode_at(&self.index, offset, true).map_err(corrupt(self.index_path(), 0))?;
+            match entry.key.cmp(key) {
+                std::cmp::Ordering::Less => offset = next,
+                std::cmp::Ordering::Equal => {
+                    let (full, _) = IndexEntry::decode_at(&self.index, offset, false)
+                        .map_err(corrupt(self.index_path(), 0))?;
+                    return Ok(Some(full));
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first partition key inside `start`, at most `end`.
+    pub fn first_key_from(
+        &self,
+        start: RangeBound<&DecoratedKey>,
+        end: Token,
+    ) -> Result<Option<DecoratedKey>> {
+        let i = match start {
+            RangeBound::Unbounded => 0,
+            RangeBound::Included(k) | RangeBound::Excluded(k) => {
+                self.summary.partition_point(|(s, _)| s <= k).saturating_sub(1)
+            }
+        };
+        let Some((_, mut offset)) = self.summary.get(i).cloned() else { return Ok(None) };
+        while offset < self.index.len() {
+            let (entry, next) =
+                IndexEntry::decode_at(&self.index, offset, true).map_err(corrupt(self.index_path(), 0))?;
+            if entry.key.token > end {
+                return Ok(None);
+            }
+            let inside = match start {
+                RangeBound::Unbounded => true,
+                RangeBound::Included(k) => entry.key >= *k,
+                RangeBound::Excluded(k) => entry.key > *k,
+            };
+            if inside {
+                return Ok(Some(entry.key));
+            }
+            offset = next;
+        }
+        Ok(None)
+    }
+
+    /// Every partition key in order (for verification and tools).
+    pub fn keys(&self) -> Result<Vec<DecoratedKey>> {
+        let mut out = Vec::with_capacity(self.stats.partition_count as usize);
+        let mut offset = INDEX_HEADER_BYTES;
+        while offset < self.index.len() {
+            let (e, next) =
+                IndexEntry::decode_at(&self.index, offset, true).map_err(corrupt(self.index_path(), 0))?;
+            out.push(e.key);
+            offset = next;
+        }
+        Ok(out)
+    }
+
+    /// Reads a partition's header; returns it and the stream position of its first row entry.
+    pub fn read_header(self: &Arc<Self>, entry: &IndexEntry) -> Result<(PartitionHeader, u64)> {
+        let end = entry.position + entry.length;
+        let mut c = DataCursor::new(Arc::clone(self), entry.position, end);
+        let key = c.read_len_prefixed(MAX_PARTITION_KEY_BYTES as u64)?;
+        if key != entry.key.key {
+            return Err(c.corruption("partition key in the data does not match the index"));
+        }
+        let header_bytes = c.read_len_prefixed(MAX_HEADER_BYTES)?;
+        let mut r = Reader::new(&header_bytes);
+        let header = decode_header(&mut r).map_err(|e| c.corruption(&e.to_string()))?;
+        if !r.is_empty() {
+            return Err(c.corruption("trailing bytes after the partition header"));
+        }
+        Ok((header, c.pos))
+    }
+}
+
+/// A cursor over the uncompressed data stream, decompressing one chunk at a time.
+#[derive(Debug)]
+struct DataCursor {
+    table: Arc<SsTable>,
+    pos: u64,
+    end: u64,
+    chunk_index: usize,
+    chunk: Vec<u8>,
+}
+
+impl DataCursor {
+    fn new(table: Arc<SsTable>, pos: u64, end: u64) -> DataCursor {
+        DataCursor { table, pos, end, chunk_index: usize::MAX, chunk: Vec::new() }
+    }
+
+    fn corruption(&self, reason: &str) -> Error {
+        Error::corruption(
+            self.table.desc.path(Component::Data),
+            self.pos,
+            format!("{reason} (offset is in the uncompressed stream)"),
+        )
+    }
+
+    fn load(&mut self, index: usize) -> Result<()> {
+        if self.chunk_index == index {
+            return Ok(());
+        }
+        if index >= self.table.chunks.offsets.len() {
+            return Err(self.corruption("read past the last chunk"));
+        }
+        self.table.chunks_read.fetch_add(1, Ordering::Relaxed);
+        let t = Arc::clone(&self.table);
+        t.chunks.read_chunk(&t.data, index, &mut self.chunk).map_err(|(offset, reason)| {
+            self.chunk_index = usize::MAX;
+            Error::corruption(t.desc.path(Component::Data), offset, reason)
+        })?;
+        self.chunk_index = index;
+        Ok(())
+    }
+
+    fn read_into(&mut self, out: &mut Vec<u8>, mut len: u64) -> Result<()> {
+        if self.pos + len > self.end {
+            return Err(self.corruption("length runs past the end of the partition"));
+        }
+        let size = u64::from(self.table.chunks.chunk_size);
+        while len > 0 {
+            self.load((self.pos / size) as usize)?;
+            let within = (self.pos % size) as usize;
+            let available = self.chunk.len().saturating_sub(within);
+            if available == 0 {
+                return Err(self.corruption("chunk shorter than the chunk map says"));
+            }
+            let take = (available as u64).min(len) as usize;
+            out.extend_from_slice(&self.chunk[within..within + take]);
+            self.pos += take as u64;
+            len -= take as u64;
+        }
+        Ok(())
+    }
+
+    fn read_varint(&mut self) -> Result<u64> {
+        let mut value = 0u64;
+        let mut byte = Vec::with_capacity(1);
+        for i in 0..10 {
+            byte.clear();
+            self.read_into(&mut byte, 1)?;
+            let b = byte[0];
+            if i == 9 && b > 1 {
+                return Err(self.corruption("varint overflows 64 bits"));
+            }
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(self.corruption("varint longer than 10 bytes"))
+    }
+
+    fn read_len_prefixed(&mut self, max: u64) -> Result<Vec<u8>> {
+        let len = self.read_varint()?;
+        if len > max || self.pos + len > self.end {
+            return Err(self.corruption(&format!("length {len} exceeds the limit or the partition")));
+        }
+        let mut out = Vec::with_capacity(len as usize);
+        self.read_into(&mut out, len)?;
+        Ok(out)
+    }
+
+    /// The next row entry, or `None` at the partition's end marker.
+    fn next_row(&mut self) -> Result<Option<Row>> {
+        let bytes = self.read_len_prefixed(MAX_ROW_BYTES)?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        let mut r = Reader::new(&bytes);
+        let row = decode_row(&mut r).map_err(|e| self.corruption(&e.to_string()))?;
+        if !r.is_empty() {
+            return Err(self.corruption("trailing bytes after a row"));
+        }
+        Ok(Some(row))
+    }
+}
+
+/// Rows of one partition of one SSTable inside a slice, forward or reversed, reading only the
+/// row-index blocks the slice needs and holding at most one block in memory.
+#[derive(Debug)]
+pub struct SsTableRows {
+    cursor: DataCursor,
+    entry: IndexEntry,
+    slice: Slice,
+    reversed: bool,
+    done: bool,
+    /// Reversed reads: rows of the current block, popped from the end.
+    buffer: Vec<Row>,
+    /// Reversed reads over a row index: the next block to load (counting down).
+    next_block: Option<usize>,
+    rows_start: u64,
+    last: Option<bytes::Bytes>,
+}
+
+impl SsTableRows {
+    /// Starts reading `entry`'s rows inside `slice`; `rows_start` comes from
+    /// [`SsTable::read_header`].
+    pub fn new(
+        table: Arc<SsTable>,
+        entry: IndexEntry,
+        rows_start: u64,
+        slice: Slice,
+        reversed: bool,
+    ) -> SsTableRows {
+        let end = entry.position + entry.length;
+        let mut cursor = DataCursor::new(table, rows_start, end);
+        let mut done = slice.is_empty();
+        let mut next_block = None;
+        if !entry.blocks.is_empty() {
+            if reversed {
+                let n = entry.blocks.partition_point(|b| b.first.as_ref() < slice.end.0.as_ref());
+                if n == 0 {
+                    done = true;
+                } else {
+                    next_block = Some(n - 1);
+                }
+            } else {
+                let b = entry.blocks.partition_point(|b| b.last.as_ref() < slice.start.0.as_ref());
+                match entry.blocks.get(b) {
+                    Some(block) => cursor.pos = entry.position + block.offset,
+                    None => done = true,
+                }
+            }
+        }
+        SsTableRows {
+            cursor,
+            entry,
+            slice,
+            reversed,
+            done,
+            buffer: Vec::new(),
+            next_block,
+            rows_start,
+            last: None,
+        }
+    }
+
+    /// The next row inside the slice.
+    pub fn next_row(&mut self) -> Result<Option<Row>> {
+        let row = if self.reversed { self.next_reversed()? } else { self.next_forward()? };
+        if let Some(r) = &row {
+            let ordered = self.last.as_ref().is_none_or(|l| {
+                if self.reversed {
+                    *l > r.clustering
+                } else {
+                    *l < r.clustering
+                }
+            });
+            if !ordered {
+                return Err(self.cursor.corruption("rows out of clustering order"));
+            }
+            self.last = Some(r.clustering.clone());
+        }
+        Ok(row)
+    }
+
+    fn next_forward(&mut self) -> Result<Option<Row>> {
+        while !self.done {
+            match self.cursor.next_row()? {
+                None => self.done = true,
+                Some(row) if row.clustering.as_ref() < self.slice.start.0.as_ref() => {}
+                Some(row) if row.clustering.as_ref() > self.slice.end.0.as_ref() => self.done = true,
+                Some(row) => return Ok(Some(row)),
+            }
+        }
+        Ok(None)
+    }
+
+    fn next_reversed(&mut self) -> Result<Option<Row>> {
+        loop {
+            if let Some(row) = self.buffer.pop() {
+                return Ok(Some(row));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            if self.entry.blocks.is_empty() {
+                // A narrow partition (under one block): read it whole.
+                self.cursor.pos = self.rows_start;
+                while let Some(row) = self.cursor.next_row()? {
+                    if self.slice.contains(&row.clustering) {
+                        self.buffer.push(row);
+                    }
+                }
+                self.done = true;
+                continue;
+            }
+            let Some(b) = self.next_block else {
+                self.done = true;
+                continue;
+            };
+            let block = self.entry.blocks[b].clone();
+            self.cursor.pos = self.entry.position + block.offset;
+            let block_end = self.cursor.pos + block.width;
+            while self.cursor.pos < block_end {
+                match self.cursor.next_row()? {
+                    Some(row) => {
+                        if self.slice.contains(&row.clustering) {
+                            self.buffer.push(row);
+                        }
+                    }
+                    None => return Err(self.cursor.corruption("partition ends inside a row-index block")),
+                }
+            }
+            self.next_block = match b.checked_sub(1) {
+                Some(prev) if self.entry.blocks[prev].last.as_ref() > self.slice.start.0.as_ref() => {
+                    Some(prev)
+                }
+                _ => None,
+            };
+            if self.next_block.is_none() {
+                self.done = true;
+            }
+        }
+    }
+}
