@@ -123,6 +123,7 @@ pub struct Engine {
     inner: Arc<Inner>,
     flush_thread: Mutex<Option<JoinHandle<()>>>,
     replay: ReplayReport,
+    replayed_mutations: u64,
 }
 
 impl Engine {
@@ -206,13 +207,21 @@ impl Engine {
             .name("memtable-flush".into())
             .spawn(move || flush_loop(&thread_inner, &rx))
             .map_err(|e| Error::io("memtable-flush thread", e))?;
-        Ok(Engine { inner, flush_thread: Mutex::new(Some(handle)), replay: report })
+        let replayed_mutations = report.records - skipped_records;
+        Ok(Engine { inner, flush_thread: Mutex::new(Some(handle)), replay: report, replayed_mutations })
     }
 
     /// What the commit log replay at open found.
     #[must_use]
     pub fn replay_report(&self) -> &ReplayReport {
         &self.replay
+    }
+
+    /// Mutations the replay at open applied (records already flushed or of dropped tables are
+    /// not counted).
+    #[must_use]
+    pub fn replayed_mutations(&self) -> u64 {
+        self.replayed_mutations
     }
 
     /// The options the engine runs with.

@@ -58,8 +58,10 @@ pub fn replay(
         report.last_segment = Some(id);
         let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         if let Err(reason) = segment::check_header(&data, id) {
-            if newest && data.iter().all(|&b| b == 0) {
-                // Created but the header never reached the disk: nothing was ever acknowledged.
+            let records_follow = segment::find_next_valid_record(&data, 0, data.len()).is_some();
+            if newest && !records_follow {
+                // The node died while creating this segment: no record was ever written to it.
+                tracing::warn!(file = %path.display(), %reason, "newest commit log segment has an incomplete header and no records; ignoring it");
                 report.torn_tail = Some((path.clone(), 0, data.len() as u64));
                 continue;
             }
