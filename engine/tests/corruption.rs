@@ -2,6 +2,8 @@
 //! and a small SSTable. Every case must be detected (an error naming the file and an offset) or
 //! harmless (only data that was really written is returned); never a panic, never wrong data.
 
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on any error")]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -6,6 +6,8 @@
 //!
 //! `SIBYL_CRASH_ROUNDS` sets the number of kills (default 50); `SIBYL_SEED` the seed.
 
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on any error")]
+
 mod common;
 
 use std::collections::{BTreeSet, HashMap};

@@ -1,5 +1,7 @@
 //! End-to-end behaviour of the engine through its public API.
 
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on any error")]
+
 mod common;
 
 use bytes::Bytes;
