@@ -1,0 +1,156 @@
+//! Checked-in format fixtures: a commit log segment and an SSTable written by format version 1.
+//! Tests read them back, and check that today's writer produces the same bytes, so any format
+//! change is a conscious act: bump the version, keep reading the old one, regenerate with
+//! `cargo test -p sibyl-engine --test fixtures -- --ignored regenerate_fixtures`.
+
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on any error")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::*;
+use sibyl_engine::commitlog::replay::{replay, RecordError};
+use sibyl_engine::partition::RangeTombstone;
+use sibyl_engine::read::{read_partition, Sources};
+use sibyl_engine::sstable::{Component, Descriptor, SsTable};
+use sibyl_engine::{
+    Cell, ColumnId, DecoratedKey, DeletionTime, Engine, Generation, LivenessInfo, Mutation, PartitionUpdate,
+    Row, Slice, TableId,
+};
+
+const TABLE: u128 = 0x5151_0000_0000_0000_0000_0000_0000_0001;
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The mutations every fixture holds: every kind of cell and deletion.
+fn mutations() -> Vec<Mutation> {
+    let t = TableId(uuid::Uuid::from_u128(TABLE));
+    let mut out = Vec::new();
+    for i in 0..5u64 {
+        let mut row = Row::new(ck(i as i64));
+        row.liveness = LivenessInfo::new(1000 + i as i64);
+        row.add_cell(Cell::live(ColumnId(1), 1000 + i as i64, Bytes::from(format!("value {i}"))));
+        out.push(Mutation { table: t, update: PartitionUpdate::new(pk(i % 2)).with_row(row) });
+    }
+    let mut ttl = Row::new(ck(10));
+    ttl.add_cell(Cell::expiring(ColumnId(2), 2000, Bytes::from_static(b"short-lived"), 3600, NOW));
+    ttl.add_cell(Cell::tombstone(ColumnId(3), 2000, NOW));
+    ttl.add_cell(
+        Cell::live(ColumnId(4), 2000, Bytes::from_static(b"elem")).with_path(Bytes::from_static(b"k1")),
+    );
+    ttl.add_complex_deletion(ColumnId(4), DeletionTime::new(1999, NOW));
+    out.push(Mutation { table: t, update: PartitionUpdate::new(pk(0)).with_row(ttl) });
+    let mut header = PartitionUpdate::new(pk(1));
+    let mut st = Row::new(Bytes::new());
+    st.add_cell(Cell::live(ColumnId(9), 3000, Bytes::from_static(b"static")));
+    header.header.static_row = Some(st);
+    header.header.range_tombstones.push(RangeTombstone {
+        slice: Slice { start: ck_prefix(3).before(), end: ck_prefix(3).after() },
+        deletion: DeletionTime::new(3001, NOW),
+    });
+    out.push(Mutation { table: t, update: header });
+    let mut gone = PartitionUpdate::new(pk(2));
+    gone.header.deletion = DeletionTime::new(4000, NOW);
+    out.push(Mutation { table: t, update: gone });
+    let mut del = Row::new(ck(0));
+    del.deletion = DeletionTime::new(5000, NOW);
+    out.push(Mutation { table: t, update: PartitionUpdate::new(pk(0)).with_row(del) });
+    out
+}
+
+/// Writes the fixtures into `dir`: `commitlog-v1/` and `sstable-v1/`.
+fn generate(dir: &Path) {
+    let work = tempfile::tempdir().unwrap();
+    let engine = Engine::open(options(work.path())).unwrap();
+    let t = TableId(uuid::Uuid::from_u128(TABLE));
+    engine.create_table(table_options(t)).unwrap();
+    for m in mutations() {
+        engine.apply(m).unwrap();
+    }
+    engine.flush(t).unwrap();
+    let sstable = engine.sstables(t).unwrap().remove(0);
+    let desc = sstable.descriptor().clone();
+    drop(sstable);
+    engine.close().unwrap();
+    drop(engine);
+    let log_dir = dir.join("commitlog-v1");
+    let sst_dir = dir.join("sstable-v1");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    std::fs::create_dir_all(&sst_dir).unwrap();
+    let seg = work.path().join("commitlog").join("CommitLog-1-1.log");
+    let data = std::fs::read(&seg).unwrap();
+    let end = data.iter().rposition(|b| *b != 0).unwrap() + 1;
+    std::fs::write(log_dir.join("CommitLog-1-1.log"), &data[..end]).unwrap();
+    for c in Component::ALL {
+        let src = desc.path(c);
+        std::fs::copy(&src, sst_dir.join(src.file_name().unwrap())).unwrap();
+    }
+}
+
+#[test]
+#[ignore = "rewrites the checked-in fixtures; run only after a deliberate format change"]
+fn regenerate_fixtures() {
+    generate(&fixture_dir());
+}
+
+#[test]
+fn commit_log_fixture_replays_the_known_mutations() {
+    let mut got = Vec::new();
+    let report = replay(&fixture_dir().join("commitlog-v1"), false, |_, payload| {
+        got.push(Mutation::decode(payload).map_err(|e| RecordError::Undecodable(e.to_string()))?);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(report.torn_tail, None);
+    assert_eq!(got, mutations());
+}
+
+#[test]
+fn sstable_fixture_reads_back_the_known_data() {
+    let desc = Descriptor { dir: fixture_dir().join("sstable-v1"), generation: Generation(1) };
+    let s = Arc::new(SsTable::open(desc).unwrap());
+    assert_eq!(s.stats().partition_count, 3);
+    let sources = Sources { memtables: Vec::new(), sstables: vec![s] };
+    let read = |k: u64| {
+        read_partition(&sources, &DecoratedKey::new(pk(k)), &[Slice::all()], false, usize::MAX, NOW)
+            .unwrap()
+            .unwrap()
+    };
+    let p0 = read(0);
+    let live: Vec<Bytes> = p0.live_rows(NOW).map(|r| r.clustering.clone()).collect();
+    assert_eq!(live, vec![ck(2), ck(4), ck(10)], "row 0 deleted at 5000");
+    let ttl_row = p0.rows.iter().find(|r| r.clustering == ck(10)).unwrap();
+    assert!(ttl_row
+        .cells
+        .iter()
+        .any(|c| c.column == ColumnId(2) && c.is_live(NOW) && !c.is_live(NOW + 3600)));
+    let p1 = read(1);
+    let live: Vec<Bytes> = p1.live_rows(NOW).map(|r| r.clustering.clone()).collect();
+    assert_eq!(live, vec![ck(1)], "row 3 is range-deleted");
+    assert_eq!(p1.header.static_row.unwrap().cells[0].value, Bytes::from_static(b"static"));
+    let p2 = read(2);
+    assert_eq!(p2.header.deletion, DeletionTime::new(4000, NOW));
+    assert!(p2.rows.is_empty());
+}
+
+#[test]
+fn todays_writer_produces_the_fixture_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    for sub in ["commitlog-v1", "sstable-v1"] {
+        for e in std::fs::read_dir(fixture_dir().join(sub)).unwrap() {
+            let path = e.unwrap().path();
+            let fresh = dir.path().join(sub).join(path.file_name().unwrap());
+            assert!(
+                std::fs::read(&path).unwrap() == std::fs::read(&fresh).unwrap(),
+                "{} changed: a format change needs a new version (see the module docs)",
+                path.display()
+            );
+        }
+    }
+}
