@@ -154,3 +154,18 @@ fn todays_writer_produces_the_fixture_bytes() {
         }
     }
 }
+
+/// Golden test: the dump of the fixture SSTable, a text a person can review. Set
+/// `SIBYL_BLESS=1` to rewrite `tests/golden/sstable-v1.dump` after a deliberate change.
+#[test]
+fn sstable_fixture_dump_matches_the_golden_file() {
+    let desc = Descriptor { dir: fixture_dir().join("sstable-v1"), generation: Generation(1) };
+    let s = Arc::new(SsTable::open(desc).unwrap());
+    let text = sibyl_engine::sstable::dump::dump(&s).unwrap();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sstable-v1.dump");
+    if std::env::var("SIBYL_BLESS").is_ok() {
+        std::fs::write(&golden, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+    assert!(text == expected, "dump differs from {}:\n{text}", golden.display());
+}

@@ -18,6 +18,7 @@
 
 pub mod bloom;
 pub mod chunks;
+pub mod dump;
 pub mod index;
 pub mod reader;
 pub mod stats;
