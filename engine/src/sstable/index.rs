@@ -72,6 +72,31 @@ impl IndexEntry {
         out.extend_from_slice(&body);
     }
 
+    /// Compares the key of the entry at `offset` with `key` without copying it; returns the
+    /// ordering of the entry's key relative to `key` and the next entry's offset.
+    pub fn compare_at(
+        index: &[u8],
+        offset: usize,
+        key: &DecoratedKey,
+    ) -> DecodeResult<(std::cmp::Ordering, usize)> {
+        let mut r = Reader::new(index);
+        r.bytes(offset)?;
+        let len = r.u32()? as usize;
+        let crc = r.u32()?;
+        if len > MAX_ENTRY_BYTES {
+            return Err(r.error(format!("index entry length {len} exceeds {MAX_ENTRY_BYTES}")));
+        }
+        let body = r.bytes(len)?;
+        if crc32(body) != crc {
+            return Err(r.error("index entry checksum mismatch"));
+        }
+        let next = r.position();
+        let mut b = Reader::new(body);
+        let token = Token(b.i64()?);
+        let k = b.len_prefixed(MAX_PARTITION_KEY_BYTES)?;
+        Ok((token.cmp(&key.token).then_with(|| k.cmp(&key.key[..])), next))
+    }
+
     /// Decodes the entry at `offset` of the index file; returns it and the next entry's offset.
     /// Only the token and key are decoded when `key_only` is set (blocks left empty).
     pub fn decode_at(index: &[u8], offset: usize, key_only: bool) -> DecodeResult<(IndexEntry, usize)> {

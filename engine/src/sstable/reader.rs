@@ -198,9 +198,9 @@ impl SsTable {
             if offset >= self.index.len() {
                 break;
             }
-            let (entry, next) =
-                IndexEntry::decode_at(&self.index, offset, true).map_err(corrupt(self.index_path(), 0))?;
-            match entry.key.cmp(key) {
+            let (ordering, next) =
+                IndexEntry::compare_at(&self.index, offset, key).map_err(corrupt(self.index_path(), 0))?;
+            match ordering {
                 std::cmp::Ordering::Less => offset = next,
                 std::cmp::Ordering::Equal => {
                     let (full, _) = IndexEntry::decode_at(&self.index, offset, false)
