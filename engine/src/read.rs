@@ -23,7 +23,7 @@ use crate::ids::TableId;
 use crate::memtable::{Memtable, MemtableRows};
 use crate::partition::{DecoratedKey, PartitionData, PartitionHeader};
 use crate::row::Row;
-use crate::sstable::{bloom_hash, SsTable, SsTableRows};
+use crate::sstable::{bloom_hash, RowCursor, SsTable, SsTableRows};
 use crate::token::Token;
 
 /// A read of one partition.
@@ -113,7 +113,7 @@ impl RowIter {
 
 enum Found {
     Mem(Arc<Memtable>),
-    Sst(Arc<SsTable>, crate::sstable::index::IndexEntry, u64),
+    Sst(crate::sstable::index::IndexEntry, RowCursor),
 }
 
 /// Reads one partition. `None` when no source holds anything for it.
@@ -141,9 +141,9 @@ pub fn read_partition(
             continue;
         }
         if let Some(entry) = s.find(key)? {
-            let (h, rows_start) = s.read_header(&entry)?;
+            let (h, cursor) = s.read_header(&entry)?;
             header.merge(h);
-            found.push((s.stats().max_timestamp, Found::Sst(Arc::clone(s), entry, rows_start)));
+            found.push((s.stats().max_timestamp, Found::Sst(entry, cursor)));
         }
     }
     if found.is_empty() {
@@ -168,8 +168,8 @@ pub fn read_partition(
                 Found::Mem(m) => {
                     RowIter::Mem(MemtableRows::new(Arc::clone(m), key.clone(), slice.clone(), reversed))
                 }
-                Found::Sst(s, e, start) => {
-                    RowIter::Sst(SsTableRows::new(Arc::clone(s), e.clone(), *start, slice.clone(), reversed))
+                Found::Sst(e, cursor) => {
+                    RowIter::Sst(SsTableRows::new(cursor.clone(), e.clone(), slice.clone(), reversed))
                 }
             })
             .collect();

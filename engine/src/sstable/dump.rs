@@ -100,7 +100,7 @@ pub fn dump(table: &Arc<SsTable>) -> Result<String> {
                 deletion(&rt.deletion)
             );
         }
-        let mut rows = SsTableRows::new(Arc::clone(table), entry, start, Slice::all(), false);
+        let mut rows = SsTableRows::new(start, entry, Slice::all(), false);
         while let Some(r) = rows.next_row()? {
             row(&mut out, "row", &r);
         }

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ids::Generation;
 
-pub use reader::{SsTable, SsTableRows};
+pub use reader::{RowCursor, SsTable, SsTableRows};
 pub use writer::{SsTableWriter, WriterOptions};
 
 /// Prefix naming the on-disk format version of every component file.

@@ -119,7 +119,7 @@ impl SsTable {
                     "index entry points past the data",
                 ));
             }
-            if count as usize % SUMMARY_INTERVAL == 0 {
+            if (count as usize).is_multiple_of(SUMMARY_INTERVAL) {
                 summary.push((entry.key.clone(), offset));
             }
             previous = Some(entry.key);
@@ -258,8 +258,9 @@ impl SsTable {
         Ok(out)
     }
 
-    /// Reads a partition's header; returns it and the stream position of its first row entry.
-    pub fn read_header(self: &Arc<Self>, entry: &IndexEntry) -> Result<(PartitionHeader, u64)> {
+    /// Reads a partition's header; returns it and a cursor positioned at its first row entry
+    /// (keeping the chunk it already decompressed), to hand to [`SsTableRows::new`].
+    pub fn read_header(self: &Arc<Self>, entry: &IndexEntry) -> Result<(PartitionHeader, RowCursor)> {
         let end = entry.position + entry.length;
         let mut c = DataCursor::new(Arc::clone(self), entry.position, end);
         let key = c.read_len_prefixed(MAX_PARTITION_KEY_BYTES as u64)?;
@@ -272,12 +273,20 @@ impl SsTable {
         if !r.is_empty() {
             return Err(c.corruption("trailing bytes after the partition header"));
         }
-        Ok((header, c.pos))
+        let rows_start = c.pos;
+        Ok((header, RowCursor { cursor: c, rows_start }))
     }
 }
 
+/// A position at the first row of a partition, with the chunk there already decompressed.
+#[derive(Debug, Clone)]
+pub struct RowCursor {
+    cursor: DataCursor,
+    rows_start: u64,
+}
+
 /// A cursor over the uncompressed data stream, decompressing one chunk at a time.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct DataCursor {
     table: Arc<SsTable>,
     pos: u64,
@@ -336,13 +345,24 @@ impl DataCursor {
         Ok(())
     }
 
+    fn read_byte(&mut self) -> Result<u8> {
+        if self.pos >= self.end {
+            return Err(self.corruption("length runs past the end of the partition"));
+        }
+        let size = u64::from(self.table.chunks.chunk_size);
+        self.load((self.pos / size) as usize)?;
+        let within = (self.pos % size) as usize;
+        let Some(&b) = self.chunk.get(within) else {
+            return Err(self.corruption("chunk shorter than the chunk map says"));
+        };
+        self.pos += 1;
+        Ok(b)
+    }
+
     fn read_varint(&mut self) -> Result<u64> {
         let mut value = 0u64;
-        let mut byte = Vec::with_capacity(1);
         for i in 0..10 {
-            byte.clear();
-            self.read_into(&mut byte, 1)?;
-            let b = byte[0];
+            let b = self.read_byte()?;
             if i == 9 && b > 1 {
                 return Err(self.corruption("varint overflows 64 bits"));
             }
@@ -397,17 +417,10 @@ pub struct SsTableRows {
 }
 
 impl SsTableRows {
-    /// Starts reading `entry`'s rows inside `slice`; `rows_start` comes from
-    /// [`SsTable::read_header`].
-    pub fn new(
-        table: Arc<SsTable>,
-        entry: IndexEntry,
-        rows_start: u64,
-        slice: Slice,
-        reversed: bool,
-    ) -> SsTableRows {
-        let end = entry.position + entry.length;
-        let mut cursor = DataCursor::new(table, rows_start, end);
+    /// Starts reading `entry`'s rows inside `slice` from the cursor [`SsTable::read_header`]
+    /// returned.
+    pub fn new(start: RowCursor, entry: IndexEntry, slice: Slice, reversed: bool) -> SsTableRows {
+        let RowCursor { mut cursor, rows_start } = start;
         let mut done = slice.is_empty();
         let mut next_block = None;
         if !entry.blocks.is_empty() {
