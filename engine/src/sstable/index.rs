@@ -72,13 +72,9 @@ impl IndexEntry {
         out.extend_from_slice(&body);
     }
 
-    /// Compares the key of the entry at `offset` with `key` without copying it; returns the
-    /// ordering of the entry's key relative to `key` and the next entry's offset.
-    pub fn compare_at(
-        index: &[u8],
-        offset: usize,
-        key: &DecoratedKey,
-    ) -> DecodeResult<(std::cmp::Ordering, usize)> {
+    /// Checks the framing and checksum of the entry at `offset`; returns its body and the
+    /// next entry's offset.
+    fn body_at(index: &[u8], offset: usize) -> DecodeResult<(&[u8], usize)> {
         let mut r = Reader::new(index);
         r.bytes(offset)?;
         let len = r.u32()? as usize;
@@ -90,7 +86,17 @@ impl IndexEntry {
         if crc32(body) != crc {
             return Err(r.error("index entry checksum mismatch"));
         }
-        let next = r.position();
+        Ok((body, r.position()))
+    }
+
+    /// Compares the key of the entry at `offset` with `key` without copying it; returns the
+    /// ordering of the entry's key relative to `key` and the next entry's offset.
+    pub fn compare_at(
+        index: &[u8],
+        offset: usize,
+        key: &DecoratedKey,
+    ) -> DecodeResult<(std::cmp::Ordering, usize)> {
+        let (body, next) = IndexEntry::body_at(index, offset)?;
         let mut b = Reader::new(body);
         let token = Token(b.i64()?);
         let k = b.len_prefixed(MAX_PARTITION_KEY_BYTES)?;
@@ -100,41 +106,38 @@ impl IndexEntry {
     /// Decodes the entry at `offset` of the index file; returns it and the next entry's offset.
     /// Only the token and key are decoded when `key_only` is set (blocks left empty).
     pub fn decode_at(index: &[u8], offset: usize, key_only: bool) -> DecodeResult<(IndexEntry, usize)> {
-        let mut r = Reader::new(index);
-        r.bytes(offset)?;
-        let len = r.u32()? as usize;
-        let crc = r.u32()?;
-        if len > MAX_ENTRY_BYTES {
-            return Err(r.error(format!("index entry length {len} exceeds {MAX_ENTRY_BYTES}")));
-        }
-        let body = r.bytes(len)?;
-        if crc32(body) != crc {
-            return Err(r.error("index entry checksum mismatch"));
-        }
-        let next = r.position();
-        let mut b = Reader::new(body);
-        let token = Token(b.i64()?);
-        let key = Bytes::copy_from_slice(b.len_prefixed(MAX_PARTITION_KEY_BYTES)?);
-        let position = b.varint()?;
-        let length = b.varint()?;
-        let mut blocks = Vec::new();
-        if !key_only {
-            let n = b.count(4)?;
-            blocks.reserve(n);
-            for _ in 0..n {
-                let first = Bytes::copy_from_slice(b.len_prefixed(MAX_CLUSTERING_BYTES)?);
-                let last = Bytes::copy_from_slice(b.len_prefixed(MAX_CLUSTERING_BYTES)?);
-                let offset = b.varint()?;
-                let width = b.varint()?;
-                if offset.checked_add(width).is_none_or(|e| e > length) || first > last {
-                    return Err(b.error("row index block outside its partition"));
+        let (body, next) = IndexEntry::body_at(index, offset)?;
+        let parsed = (|| -> DecodeResult<IndexEntry> {
+            let mut b = Reader::new(body);
+            let token = Token(b.i64()?);
+            let key = Bytes::copy_from_slice(b.len_prefixed(MAX_PARTITION_KEY_BYTES)?);
+            let position = b.varint()?;
+            let length = b.varint()?;
+            let mut blocks = Vec::new();
+            if !key_only {
+                let n = b.count(4)?;
+                blocks.reserve(n);
+                for _ in 0..n {
+                    let first = Bytes::copy_from_slice(b.len_prefixed(MAX_CLUSTERING_BYTES)?);
+                    let last = Bytes::copy_from_slice(b.len_prefixed(MAX_CLUSTERING_BYTES)?);
+                    let offset = b.varint()?;
+                    let width = b.varint()?;
+                    if offset.checked_add(width).is_none_or(|e| e > length) || first > last {
+                        return Err(b.error("row index block outside its partition"));
+                    }
+                    blocks.push(RowIndexBlock { first, last, offset, width });
                 }
-                blocks.push(RowIndexBlock { first, last, offset, width });
+                if !b.is_empty() {
+                    return Err(b.error("trailing bytes in index entry"));
+                }
             }
-            if !b.is_empty() {
-                return Err(b.error("trailing bytes in index entry"));
-            }
-        }
-        Ok((IndexEntry { key: DecoratedKey { token, key }, position, length, blocks }, next))
+            Ok(IndexEntry { key: DecoratedKey { token, key }, position, length, blocks })
+        })();
+        // Errors inside the body are relative to it; report file offsets.
+        let entry = parsed.map_err(|mut e| {
+            e.offset += offset + 8;
+            e
+        })?;
+        Ok((entry, next))
     }
 }
