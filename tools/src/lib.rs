@@ -1,0 +1,4 @@
+//! Sibyl's command-line tools. The code of each tool lives in a module here so it can be tested;
+//! `src/bin/` holds only the thin `main` functions.
+
+pub mod bench;
