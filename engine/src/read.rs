@@ -111,10 +111,15 @@ impl RowIter {
     }
 }
 
+/// Where one source's version of a partition comes from.
 enum Found {
     Mem(Arc<Memtable>),
     Sst(crate::sstable::index::IndexEntry, RowCursor),
 }
+
+/// One source's version of a partition: its newest timestamp (`i64::MAX` for memtables), its
+/// header, and where its rows are.
+type Part = (i64, Option<PartitionHeader>, Found);
 
 /// Reads one partition. `None` when no source holds anything for it.
 pub fn read_partition(
@@ -126,14 +131,10 @@ pub fn read_partition(
     now_seconds: u32,
 ) -> Result<Option<PartitionData>> {
     let hash = bloom_hash(&key.key);
-    let mut header = PartitionHeader::default();
-    let mut found = Vec::new();
+    let mut parts: Vec<Part> = Vec::new();
     for m in &sources.memtables {
         if m.contains_partition(key) {
-            if let Some(h) = m.header(key) {
-                header.merge(h);
-            }
-            found.push((i64::MAX, Found::Mem(Arc::clone(m))));
+            parts.push((i64::MAX, m.header(key), Found::Mem(Arc::clone(m))));
         }
     }
     for s in &sources.sstables {
@@ -142,12 +143,31 @@ pub fn read_partition(
         }
         if let Some(entry) = s.find(key)? {
             let (h, cursor) = s.read_header(&entry)?;
-            header.merge(h);
-            found.push((s.stats().max_timestamp, Found::Sst(entry, cursor)));
+            parts.push((s.stats().max_timestamp, Some(h), Found::Sst(entry, cursor)));
         }
     }
-    if found.is_empty() {
+    merge_partition(key, parts, slices, reversed, row_limit, now_seconds)
+}
+
+/// Merges the versions of one partition found in `parts`.
+fn merge_partition(
+    key: &DecoratedKey,
+    parts: Vec<Part>,
+    slices: &[Slice],
+    reversed: bool,
+    row_limit: usize,
+    now_seconds: u32,
+) -> Result<Option<PartitionData>> {
+    if parts.is_empty() {
         return Ok(None);
+    }
+    let mut header = PartitionHeader::default();
+    let mut found = Vec::with_capacity(parts.len());
+    for (max_ts, h, f) in parts {
+        if let Some(h) = h {
+            header.merge(h);
+        }
+        found.push((max_ts, f));
     }
     // Sources whose newest data is older than the partition deletion cannot contribute rows.
     let partition_deletion = header.deletion;
@@ -219,69 +239,122 @@ pub fn read_partition(
     Ok(Some(PartitionData { key: key.clone(), header, rows }))
 }
 
-/// Scans partitions in token order.
+/// A source's position in a scan: the next partition key it holds.
+enum KeyCursor {
+    Mem {
+        memtable: Arc<Memtable>,
+        buffered: std::collections::VecDeque<DecoratedKey>,
+        exhausted: bool,
+    },
+    Sst {
+        sstable: Arc<SsTable>,
+        head: Option<(crate::sstable::index::IndexEntry, usize)>,
+        last: Option<RowCursor>,
+    },
+}
+
+/// Memtable keys fetched per refill during a scan.
+const SCAN_KEY_BATCH: usize = 64;
+
+impl KeyCursor {
+    fn head(&self) -> Option<&DecoratedKey> {
+        match self {
+            KeyCursor::Mem { buffered, .. } => buffered.front(),
+            KeyCursor::Sst { head, .. } => head.as_ref().map(|(e, _)| &e.key),
+        }
+    }
+
+    fn refill(&mut self, from: RangeBound<&DecoratedKey>, end: Token) {
+        if let KeyCursor::Mem { memtable, buffered, exhausted } = self {
+            if buffered.is_empty() && !*exhausted {
+                let keys = memtable.partition_keys(from, end, SCAN_KEY_BATCH);
+                *exhausted = keys.len() < SCAN_KEY_BATCH;
+                buffered.extend(keys);
+            }
+        }
+    }
+
+    /// Takes this source's version of the head partition and moves past it.
+    fn take(&mut self, end: Token) -> Result<Part> {
+        match self {
+            KeyCursor::Mem { memtable, buffered, .. } => {
+                let key = buffered.pop_front().expect("take is called on a cursor with a head");
+                let part = (i64::MAX, memtable.header(&key), Found::Mem(Arc::clone(memtable)));
+                self.refill(RangeBound::Excluded(&key), end);
+                Ok(part)
+            }
+            KeyCursor::Sst { sstable, head, last } => {
+                let (entry, next) = head.take().expect("take is called on a cursor with a head");
+                let (h, cursor) = sstable.read_header_after(&entry, last.as_ref())?;
+                *last = Some(cursor.clone());
+                *head = sstable.entry_at(next)?;
+                Ok((sstable.stats().max_timestamp, Some(h), Found::Sst(entry, cursor)))
+            }
+        }
+    }
+}
+
+/// Scans partitions in token order: a merge over one positioned key cursor per source, each
+/// partition read only from the sources that hold it.
 pub fn scan(sources: &Sources, cmd: &ScanCommand) -> Result<Vec<PartitionData>> {
-    let mut out = Vec::new();
-    let mut rows_left = cmd.row_limit;
-    let mut cursor: Option<DecoratedKey> = match &cmd.start {
-        ScanStart::AfterKey(k) => Some(k.clone()),
+    let start_key = match &cmd.start {
+        ScanStart::AfterKey(k) => RangeBound::Excluded(k.clone()),
+        // The smallest key of a token is the empty key; an exclusive token start skips every
+        // key of that token below.
+        ScanStart::TokenInclusive(t) | ScanStart::TokenExclusive(t) => {
+            RangeBound::Included(DecoratedKey { token: *t, key: Bytes::new() })
+        }
+    };
+    let skip_token = match cmd.start {
+        ScanStart::TokenExclusive(t) => Some(t),
         _ => None,
     };
-    let start_token = match &cmd.start {
-        ScanStart::TokenInclusive(t) => Some((*t, true)),
-        ScanStart::TokenExclusive(t) => Some((*t, false)),
-        ScanStart::AfterKey(_) => None,
-    };
-    let admitted = |k: &DecoratedKey| match start_token {
-        Some((t, true)) => k.token >= t,
-        Some((t, false)) => k.token > t,
-        None => true,
-    };
-    // A token bound becomes a key bound through the smallest key of that token.
-    let token_floor = start_token.map(|(t, _)| DecoratedKey { token: t, key: Bytes::new() });
-    while out.len() < cmd.partition_limit && rows_left > 0 {
-        let bound = match (&cursor, &token_floor) {
-            (Some(k), _) => RangeBound::Excluded(k.clone()),
-            (None, Some(f)) => RangeBound::Included(f.clone()),
-            (None, None) => RangeBound::Unbounded,
+    let mut cursors = Vec::with_capacity(sources.memtables.len() + sources.sstables.len());
+    for m in &sources.memtables {
+        let mut c = KeyCursor::Mem {
+            memtable: Arc::clone(m),
+            buffered: std::collections::VecDeque::new(),
+            exhausted: false,
         };
-        let mut next: Option<DecoratedKey> = None;
-        for m in &sources.memtables {
-            let mut b = bound.clone();
-            'mem: loop {
-                let keys = m.partition_keys(b.as_ref(), cmd.end, 16);
-                let Some(last) = keys.last().cloned() else { break };
-                for k in keys {
-                    if admitted(&k) {
-                        if next.as_ref().is_none_or(|n| k < *n) {
-                            next = Some(k);
-                        }
-                        break 'mem;
-                    }
-                }
-                b = RangeBound::Excluded(last);
+        c.refill(start_key.as_ref(), cmd.end);
+        cursors.push(c);
+    }
+    for s in &sources.sstables {
+        if s.stats().max_token < start_key_token(&start_key) || s.stats().min_token > cmd.end {
+            continue;
+        }
+        let offset = s.seek(start_key.as_ref())?;
+        cursors.push(KeyCursor::Sst { sstable: Arc::clone(s), head: s.entry_at(offset)?, last: None });
+    }
+    let mut out = Vec::new();
+    let mut rows_left = cmd.row_limit;
+    while out.len() < cmd.partition_limit && rows_left > 0 {
+        let Some(key) = cursors.iter().filter_map(KeyCursor::head).min().cloned() else { break };
+        if key.token > cmd.end {
+            break;
+        }
+        let mut parts = Vec::new();
+        for c in &mut cursors {
+            if c.head() == Some(&key) {
+                parts.push(c.take(cmd.end)?);
             }
         }
-        for s in &sources.sstables {
-            let mut b = bound.clone();
-            while let Some(k) = s.first_key_from(b.as_ref(), cmd.end)? {
-                if admitted(&k) {
-                    if next.as_ref().is_none_or(|n| k < *n) {
-                        next = Some(k);
-                    }
-                    break;
-                }
-                b = RangeBound::Excluded(k);
-            }
+        if skip_token == Some(key.token) {
+            continue;
         }
-        let Some(key) = next else { break };
-        if let Some(p) = read_partition(sources, &key, &cmd.slices, false, rows_left, cmd.now_seconds)? {
+        if let Some(p) = merge_partition(&key, parts, &cmd.slices, false, rows_left, cmd.now_seconds)? {
             if !(p.rows.is_empty() && p.header.is_empty()) {
                 rows_left = rows_left.saturating_sub(p.live_rows(cmd.now_seconds).count());
                 out.push(p);
             }
         }
-        cursor = Some(key);
     }
     Ok(out)
+}
+
+fn start_key_token(start: &RangeBound<DecoratedKey>) -> Token {
+    match start {
+        RangeBound::Included(k) | RangeBound::Excluded(k) => k.token,
+        RangeBound::Unbounded => Token::MIN,
+    }
 }

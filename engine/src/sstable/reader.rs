@@ -22,7 +22,6 @@ use crate::error::{Error, Result};
 use crate::partition::{DecoratedKey, PartitionHeader, MAX_PARTITION_KEY_BYTES};
 use crate::row::Row;
 use crate::serialization::{decode_header, decode_row};
-use crate::token::Token;
 
 /// Every this many index entries, one is kept in memory for binary search.
 const SUMMARY_INTERVAL: usize = 16;
@@ -213,36 +212,38 @@ impl SsTable {
         Ok(None)
     }
 
-    /// The first partition key inside `start`, at most `end`.
-    pub fn first_key_from(
-        &self,
-        start: RangeBound<&DecoratedKey>,
-        end: Token,
-    ) -> Result<Option<DecoratedKey>> {
+    /// Offset in `Index.db` of the first entry inside `start` (the index length if none).
+    pub fn seek(&self, start: RangeBound<&DecoratedKey>) -> Result<usize> {
         let i = match start {
             RangeBound::Unbounded => 0,
             RangeBound::Included(k) | RangeBound::Excluded(k) => {
                 self.summary.partition_point(|(s, _)| s <= k).saturating_sub(1)
             }
         };
-        let Some((_, mut offset)) = self.summary.get(i).cloned() else { return Ok(None) };
+        let Some((_, mut offset)) = self.summary.get(i).cloned() else { return Ok(self.index.len()) };
         while offset < self.index.len() {
-            let (entry, next) =
-                IndexEntry::decode_at(&self.index, offset, true).map_err(corrupt(self.index_path(), 0))?;
-            if entry.key.token > end {
-                return Ok(None);
-            }
+            let (RangeBound::Included(k) | RangeBound::Excluded(k)) = start else { break };
+            let (ordering, next) =
+                IndexEntry::compare_at(&self.index, offset, k).map_err(corrupt(self.index_path(), 0))?;
             let inside = match start {
-                RangeBound::Unbounded => true,
-                RangeBound::Included(k) => entry.key >= *k,
-                RangeBound::Excluded(k) => entry.key > *k,
+                RangeBound::Included(_) => ordering != std::cmp::Ordering::Less,
+                _ => ordering == std::cmp::Ordering::Greater,
             };
             if inside {
-                return Ok(Some(entry.key));
+                break;
             }
             offset = next;
         }
-        Ok(None)
+        Ok(offset)
+    }
+
+    /// The index entry at `offset` (from [`SsTable::seek`] or a previous call) and the next
+    /// entry's offset; `None` past the last entry.
+    pub fn entry_at(&self, offset: usize) -> Result<Option<(IndexEntry, usize)>> {
+        if offset >= self.index.len() {
+            return Ok(None);
+        }
+        IndexEntry::decode_at(&self.index, offset, false).map(Some).map_err(corrupt(self.index_path(), 0))
     }
 
     /// Every partition key in order (for verification and tools).
@@ -261,8 +262,23 @@ impl SsTable {
     /// Reads a partition's header; returns it and a cursor positioned at its first row entry
     /// (keeping the chunk it already decompressed), to hand to [`SsTableRows::new`].
     pub fn read_header(self: &Arc<Self>, entry: &IndexEntry) -> Result<(PartitionHeader, RowCursor)> {
+        self.read_header_after(entry, None)
+    }
+
+    /// Like [`SsTable::read_header`], reusing the chunk `previous` (a cursor of this SSTable)
+    /// has decompressed when the partition starts in it: a scan reads neighbouring partitions
+    /// without decompressing their shared chunk again.
+    pub fn read_header_after(
+        self: &Arc<Self>,
+        entry: &IndexEntry,
+        previous: Option<&RowCursor>,
+    ) -> Result<(PartitionHeader, RowCursor)> {
         let end = entry.position + entry.length;
         let mut c = DataCursor::new(Arc::clone(self), entry.position, end);
+        if let Some(p) = previous.filter(|p| Arc::ptr_eq(&p.cursor.table, self)) {
+            c.chunk_index = p.cursor.chunk_index;
+            c.chunk = Arc::clone(&p.cursor.chunk);
+        }
         let key = c.read_len_prefixed(MAX_PARTITION_KEY_BYTES as u64)?;
         if key != entry.key.key {
             return Err(c.corruption("partition key in the data does not match the index"));
@@ -292,12 +308,13 @@ struct DataCursor {
     pos: u64,
     end: u64,
     chunk_index: usize,
-    chunk: Vec<u8>,
+    /// The decompressed chunk, shared by clones of the cursor.
+    chunk: Arc<Vec<u8>>,
 }
 
 impl DataCursor {
     fn new(table: Arc<SsTable>, pos: u64, end: u64) -> DataCursor {
-        DataCursor { table, pos, end, chunk_index: usize::MAX, chunk: Vec::new() }
+        DataCursor { table, pos, end, chunk_index: usize::MAX, chunk: Arc::new(Vec::new()) }
     }
 
     fn corruption(&self, reason: &str) -> Error {
@@ -317,10 +334,18 @@ impl DataCursor {
         }
         self.table.chunks_read.fetch_add(1, Ordering::Relaxed);
         let t = Arc::clone(&self.table);
-        t.chunks.read_chunk(&t.data, index, &mut self.chunk).map_err(|(offset, reason)| {
-            self.chunk_index = usize::MAX;
-            Error::corruption(t.desc.path(Component::Data), offset, reason)
-        })?;
+        self.chunk_index = usize::MAX;
+        // Reuse the buffer when no clone shares it.
+        let buf = match Arc::get_mut(&mut self.chunk) {
+            Some(v) => v,
+            None => {
+                self.chunk = Arc::new(Vec::new());
+                Arc::make_mut(&mut self.chunk)
+            }
+        };
+        t.chunks
+            .read_chunk(&t.data, index, buf)
+            .map_err(|(offset, reason)| Error::corruption(t.desc.path(Component::Data), offset, reason))?;
         self.chunk_index = index;
         Ok(())
     }
