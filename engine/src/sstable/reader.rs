@@ -106,8 +106,8 @@ impl SsTable {
         let mut count = 0u64;
         let mut previous: Option<DecoratedKey> = None;
         while offset < index.len() {
-            let (entry, next) =
-                IndexEntry::decode_at(&index, offset, true).map_err(corrupt(index_path.clone(), 0))?;
+            let (entry, next) = IndexEntry::decode_at(&index, offset, true)
+                .map_err(|e| Error::corruption(&index_path, e.offset as u64, e.reason))?;
             if previous.as_ref().is_some_and(|p| *p >= entry.key) {
                 return Err(Error::corruption(&index_path, offset as u64, "index entries out of order"));
             }
@@ -182,8 +182,9 @@ impl SsTable {
             && self.filter.may_contain_hash(bloom_hash)
     }
 
-    fn index_path(&self) -> PathBuf {
-        self.desc.path(Component::Index)
+    /// A decode failure in `Index.db` (the path is only built on this error path).
+    fn index_corruption(&self, e: DecodeError) -> Error {
+        Error::corruption(self.desc.path(Component::Index), e.offset as u64, e.reason)
     }
 
     /// Finds a partition's index entry.
@@ -198,12 +199,12 @@ impl SsTable {
                 break;
             }
             let (ordering, next) =
-                IndexEntry::compare_at(&self.index, offset, key).map_err(corrupt(self.index_path(), 0))?;
+                IndexEntry::compare_at(&self.index, offset, key).map_err(|e| self.index_corruption(e))?;
             match ordering {
                 std::cmp::Ordering::Less => offset = next,
                 std::cmp::Ordering::Equal => {
                     let (full, _) = IndexEntry::decode_at(&self.index, offset, false)
-                        .map_err(corrupt(self.index_path(), 0))?;
+                        .map_err(|e| self.index_corruption(e))?;
                     return Ok(Some(full));
                 }
                 std::cmp::Ordering::Greater => break,
@@ -224,7 +225,7 @@ impl SsTable {
         while offset < self.index.len() {
             let (RangeBound::Included(k) | RangeBound::Excluded(k)) = start else { break };
             let (ordering, next) =
-                IndexEntry::compare_at(&self.index, offset, k).map_err(corrupt(self.index_path(), 0))?;
+                IndexEntry::compare_at(&self.index, offset, k).map_err(|e| self.index_corruption(e))?;
             let inside = match start {
                 RangeBound::Included(_) => ordering != std::cmp::Ordering::Less,
                 _ => ordering == std::cmp::Ordering::Greater,
@@ -243,7 +244,7 @@ impl SsTable {
         if offset >= self.index.len() {
             return Ok(None);
         }
-        IndexEntry::decode_at(&self.index, offset, false).map(Some).map_err(corrupt(self.index_path(), 0))
+        IndexEntry::decode_at(&self.index, offset, false).map(Some).map_err(|e| self.index_corruption(e))
     }
 
     /// Every partition key in order (for verification and tools).
@@ -252,7 +253,7 @@ impl SsTable {
         let mut offset = INDEX_HEADER_BYTES;
         while offset < self.index.len() {
             let (e, next) =
-                IndexEntry::decode_at(&self.index, offset, true).map_err(corrupt(self.index_path(), 0))?;
+                IndexEntry::decode_at(&self.index, offset, true).map_err(|e| self.index_corruption(e))?;
             out.push(e.key);
             offset = next;
         }
