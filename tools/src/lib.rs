@@ -2,3 +2,4 @@
 //! `src/bin/` holds only the thin `main` functions.
 
 pub mod bench;
+pub mod config;

@@ -152,6 +152,11 @@ pub struct BenchConfig {
     /// Seed of every random choice (default: from the clock; always printed).
     #[arg(long)]
     pub seed: Option<u64>,
+
+    /// Node configuration (cassandra.yaml style) giving Sibyl's engine settings (default: the
+    /// embedded conf/sibyl.yaml). The bench still chooses the directories and commitlog_sync.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 impl BenchConfig {

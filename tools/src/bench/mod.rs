@@ -103,10 +103,18 @@ pub fn run(cfg: &BenchConfig) -> Result<Outcome> {
         values: ValueSource::new(cfg.value_size, seed),
         num: cfg.num,
     };
+    let sibyl = crate::config::NodeConfig::load(cfg.config.as_deref())?.engine_options()?;
     let mut outcome = Outcome { results: Vec::new(), failures: Vec::new() };
     for &engine in &cfg.engines {
-        let mut runner =
-            EngineRunner { cfg, engine, seed, root: root.join(engine.name()), workload: &workload, db: None };
+        let mut runner = EngineRunner {
+            cfg,
+            engine,
+            seed,
+            root: root.join(engine.name()),
+            workload: &workload,
+            sibyl: &sibyl,
+            db: None,
+        };
         let result = runner.run_all(&mut outcome);
         if let Some(db) = runner.db.take() {
             db.close(cfg.keep_data)?;
@@ -125,12 +133,18 @@ struct Db {
 }
 
 impl Db {
-    fn open(engine: EngineKind, dir: PathBuf, durability: Durability, num: u64) -> Result<Db> {
+    fn open(
+        engine: EngineKind,
+        dir: PathBuf,
+        durability: Durability,
+        sibyl: &sibyl_engine::EngineOptions,
+        num: u64,
+    ) -> Result<Db> {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing old {}", dir.display()))?;
         }
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let store = store::open(engine, &dir, durability)?;
+        let store = store::open(engine, &dir, durability, sibyl)?;
         Ok(Db { store, dir, keys: KeyState::new(num)? })
     }
 
@@ -180,6 +194,8 @@ struct EngineRunner<'a> {
     seed: u64,
     root: PathBuf,
     workload: &'a Workload,
+    /// Sibyl's engine settings from the node configuration.
+    sibyl: &'a sibyl_engine::EngineOptions,
     db: Option<Db>,
 }
 
@@ -214,7 +230,7 @@ impl EngineRunner<'_> {
         if let Some(old) = self.db.take() {
             old.close(self.cfg.keep_data)?;
         }
-        Db::open(self.engine, self.root.join(name), durability, self.cfg.num)
+        Db::open(self.engine, self.root.join(name), durability, self.sibyl, self.cfg.num)
     }
 
     fn run_one(&mut self, bench: Benchmark, step: usize) -> Result<Vec<PhaseResult>> {
@@ -302,7 +318,7 @@ impl EngineRunner<'_> {
                 for &durability in variants {
                     // A separate database: the one the other workloads use stays as it is.
                     let dir = self.root.join(format!("{step}-fillsync{}", durability.label()));
-                    let db = Db::open(self.engine, dir, durability, cfg.num)?;
+                    let db = Db::open(self.engine, dir, durability, self.sibyl, cfg.num)?;
                     let progress = self.progress(bench, durability.label(), cfg.sync_writes);
                     let before = DiskSnapshot::take(&*db.store, &db.dir)?;
                     let (measured, live) = workload::fill_sync(

@@ -36,9 +36,12 @@ pub struct SibylStore {
 }
 
 impl SibylStore {
-    /// Opens a fresh engine in `dir` and creates the table.
-    pub fn open(dir: &Path, durability: Durability) -> Result<SibylStore> {
-        let mut options = EngineOptions::new(dir);
+    /// Opens a fresh engine in `dir` with the node configuration's settings (`base`), the
+    /// bench's directories and the durability's sync mode, and creates the table.
+    pub fn open(dir: &Path, durability: Durability, base: &EngineOptions) -> Result<SibylStore> {
+        let mut options = base.clone();
+        options.data_dir = dir.join("data");
+        options.commitlog_dir = dir.join("commitlog");
         options.commitlog_sync = sync_mode(durability);
         let engine = Engine::open(options).with_context(|| format!("opening Sibyl in {}", dir.display()))?;
         let table = TableId::random();

@@ -67,12 +67,18 @@ pub trait Store: Send + Sync {
 }
 
 /// Opens a fresh store of `kind` in `dir`.
-pub fn open(kind: EngineKind, dir: &Path, durability: Durability) -> Result<Box<dyn Store>> {
+/// Sibyl starts from `sibyl` (the node configuration's engine options).
+pub fn open(
+    kind: EngineKind,
+    dir: &Path,
+    durability: Durability,
+    sibyl: &sibyl_engine::EngineOptions,
+) -> Result<Box<dyn Store>> {
     if !kind.is_compiled_in() {
         bail!("engine {} needs the cargo feature `{}`", kind.name(), kind.feature().unwrap_or("?"));
     }
     match kind {
-        EngineKind::Sibyl => Ok(Box::new(super::sibyl::SibylStore::open(dir, durability)?)),
+        EngineKind::Sibyl => Ok(Box::new(super::sibyl::SibylStore::open(dir, durability, sibyl)?)),
         EngineKind::Rocksdb => open_rocksdb(dir, durability),
         EngineKind::Fjall => open_fjall(dir, durability),
     }
