@@ -169,3 +169,24 @@ fn sstable_fixture_dump_matches_the_golden_file() {
     let expected = std::fs::read_to_string(&golden).unwrap_or_default();
     assert!(text == expected, "dump differs from {}:\n{text}", golden.display());
 }
+
+fn fixture_table_options() -> sibyl_engine::TableOptions {
+    let mut o = sibyl_engine::TableOptions::new(TableId(uuid::Uuid::from_u128(TABLE)), "ks", "events");
+    o.gc_grace_seconds = 3600;
+    o
+}
+
+/// `table.meta` version 1: the fixture decodes to the known options and today's encoder
+/// produces the same bytes. Regenerate with `SIBYL_BLESS=1`.
+#[test]
+fn table_meta_fixture_decodes_and_is_what_todays_encoder_writes() {
+    let path = fixture_dir().join("table-meta-v1/table.meta");
+    let fresh = fixture_table_options().encode();
+    if std::env::var("SIBYL_BLESS").is_ok() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(sibyl_engine::TableOptions::decode(&bytes).unwrap(), fixture_table_options());
+    assert!(bytes == fresh, "{} changed: a format change needs a new version", path.display());
+}
