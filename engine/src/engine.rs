@@ -263,6 +263,11 @@ impl Engine {
         };
         release_memory(&self.inner, freed);
         self.inner.commit_log.forget_table(id)?;
+        // Forget the table durably first: a crash while deleting its files then leaves a
+        // directory without table.meta, which open ignores, never a half-deleted live table.
+        let meta = table.dir.join(META_FILE);
+        std::fs::remove_file(&meta).map_err(|e| Error::io(&meta, e))?;
+        commitlog::sync_dir(&table.dir)?;
         std::fs::remove_dir_all(&table.dir).map_err(|e| Error::io(&table.dir, e))?;
         Ok(())
     }
