@@ -186,23 +186,7 @@ fn scans_return_partitions_in_token_order_and_page() {
         }
     }
     engine.apply(delete_row(t, pk(5), 0, 2)).unwrap();
-    let mut all = Vec::new();
-    let mut start = ScanStart::TokenInclusive(Token::MIN);
-    loop {
-        let cmd = ScanCommand {
-            table: t,
-            start: start.clone(),
-            end: Token::MAX,
-            slices: vec![Slice::all()],
-            partition_limit: 30,
-            row_limit: usize::MAX,
-            now_seconds: NOW,
-        };
-        let page = engine.scan(&cmd).unwrap();
-        let Some(last) = page.last() else { break };
-        start = ScanStart::AfterKey(last.key.clone());
-        all.extend(page);
-    }
+    let all = scan_all(&engine, t, 30);
     let tokens: Vec<Token> = all.iter().map(|p| p.key.token).collect();
     let mut sorted = tokens.clone();
     sorted.sort();

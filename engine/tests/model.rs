@@ -22,8 +22,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sibyl_engine::partition::RangeTombstone;
 use sibyl_engine::{
-    Cell, ColumnId, DeletionTime, Engine, LivenessInfo, Mutation, PartitionUpdate, ReadCommand, Row,
-    ScanCommand, ScanStart, Slice, TableId, Token,
+    Cell, ColumnId, DeletionTime, Engine, LivenessInfo, Mutation, PartitionUpdate, ReadCommand, Row, Slice,
+    TableId, Token,
 };
 
 const PARTITIONS: u64 = 4;
@@ -264,23 +264,7 @@ fn run_case(seed: u64) {
 /// A paged token-range scan sees exactly the partitions with visible rows, in token order,
 /// with the same rows as the model.
 fn check_scan(engine: &Engine, model: &Model, t: TableId, page: usize) {
-    let mut seen = Vec::new();
-    let mut start = ScanStart::TokenInclusive(Token::MIN);
-    loop {
-        let cmd = ScanCommand {
-            table: t,
-            start: start.clone(),
-            end: Token::MAX,
-            slices: vec![Slice::all()],
-            partition_limit: page,
-            row_limit: usize::MAX,
-            now_seconds: NOW,
-        };
-        let got = engine.scan(&cmd).unwrap();
-        let Some(last) = got.last() else { break };
-        start = ScanStart::AfterKey(last.key.clone());
-        seen.extend(got);
-    }
+    let seen = scan_all(engine, t, page);
     let tokens: Vec<Token> = seen.iter().map(|p| p.key.token).collect();
     assert!(tokens.windows(2).all(|w| w[0] < w[1]), "scan out of token order");
     let index = |k: &Bytes| (0..PARTITIONS).find(|i| pk(*i) == *k).expect("known key");

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use sibyl_engine::clustering::component;
 use sibyl_engine::{
     Cell, ClusteringBuilder, ColumnId, DeletionTime, Engine, EngineOptions, LivenessInfo, Mutation, Order,
-    PartitionUpdate, ReadCommand, Row, SyncMode, TableId, TableOptions,
+    PartitionData, PartitionUpdate, ReadCommand, Row, ScanCommand, ScanStart, Slice, SyncMode, TableId,
+    TableOptions, Token,
 };
 
 pub const NOW: u32 = 1_700_000_000;
@@ -83,4 +84,26 @@ pub fn visible(engine: &Engine, table: TableId, key: Bytes) -> Vec<(Bytes, Strin
             (r.clustering.clone(), v)
         })
         .collect()
+}
+
+/// Every partition of the table, read by a token scan in pages of `page` partitions.
+pub fn scan_all(engine: &Engine, table: TableId, page: usize) -> Vec<PartitionData> {
+    let mut all = Vec::new();
+    let mut start = ScanStart::TokenInclusive(Token::MIN);
+    loop {
+        let cmd = ScanCommand {
+            table,
+            start: start.clone(),
+            end: Token::MAX,
+            slices: vec![Slice::all()],
+            partition_limit: page,
+            row_limit: usize::MAX,
+            now_seconds: NOW,
+        };
+        let got = engine.scan(&cmd).unwrap();
+        let Some(last) = got.last() else { break };
+        start = ScanStart::AfterKey(last.key.clone());
+        all.extend(got);
+    }
+    all
 }
