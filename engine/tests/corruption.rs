@@ -13,6 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use common::*;
 use sibyl_engine::commitlog::replay::{replay, RecordError};
+use sibyl_engine::commitlog::segment::list_segments;
 use sibyl_engine::read::{read_partition, Sources};
 use sibyl_engine::sstable::{Component, Descriptor, SsTable};
 use sibyl_engine::{ColumnId, DecoratedKey, Engine, Error, Generation, Mutation, Slice, TableId};
@@ -32,11 +33,8 @@ fn segment_with_records(dir: &Path, n: u64) -> (PathBuf, Vec<(Bytes, String)>, u
     }
     engine.close().unwrap();
     drop(engine);
-    let seg = std::fs::read_dir(dir.join("commitlog"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "log"))
-        .unwrap();
+    // The oldest segment holds the records; a newer one is the empty spare made ahead of time.
+    let (_, seg) = list_segments(&dir.join("commitlog")).unwrap().remove(0);
     let data = std::fs::read(&seg).unwrap();
     let end = data.iter().rposition(|b| *b != 0).unwrap() + 1;
     (seg, w, end)

@@ -14,6 +14,11 @@
 //! [`Error::Poisoned`](crate::Error::Poisoned); the sync is never retried (the kernel may have
 //! dropped the dirty pages, so a retry that "succeeds" would be a lie).
 //!
+//! An allocator thread keeps the next segment created, preallocated and fsynced ahead of time,
+//! so the writer that fills the active segment switches to it at once instead of stalling every
+//! writer on file creation (Cassandra's segment allocator does the same). If the allocator cannot
+//! create it, the writers that need it fail with the I/O error instead of waiting forever.
+//!
 //! Each segment remembers, per table, the end of the last record it holds for that table. When a
 //! table's memtable is flushed up to a position, [`CommitLog::mark_flushed`] forgets the table in
 //! older segments; a segment no table needs any more is deleted.
@@ -100,6 +105,11 @@ struct State {
     unsynced: Vec<Arc<File>>,
     written: Position,
     frame: Vec<u8>,
+    /// The next segment, created ahead of time by the allocator thread so that a writer that
+    /// fills the active segment does not stall every writer on file creation and fsyncs.
+    spare: Option<Segment>,
+    /// Why the allocator could not create the spare, for the writer that needs it.
+    spare_error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -117,14 +127,21 @@ struct Shared {
     synced_changed: Condvar,
     poisoned: AtomicBool,
     shutdown: AtomicBool,
+    /// Wakes the allocator thread when the spare segment was taken.
+    spare_needed: Condvar,
+    /// Wakes a writer waiting for the spare segment.
+    spare_ready: Condvar,
 }
 
 /// The commit log writer. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct CommitLog {
     shared: Arc<Shared>,
-    sync_thread: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
+
+/// How long a writer waits for the allocator to provide the next segment.
+const SPARE_WAIT: Duration = Duration::from_secs(30);
 
 impl CommitLog {
     /// Starts a log in `options.dir` whose first segment is `first_segment` (greater than any
@@ -142,6 +159,8 @@ impl CommitLog {
                 unsynced: Vec::new(),
                 written: start,
                 frame: Vec::new(),
+                spare: None,
+                spare_error: None,
             }),
             options,
             pending: Condvar::new(),
@@ -149,13 +168,21 @@ impl CommitLog {
             synced_changed: Condvar::new(),
             poisoned: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
+            spare_needed: Condvar::new(),
+            spare_ready: Condvar::new(),
         });
-        let thread_shared = Arc::clone(&shared);
-        let handle = std::thread::Builder::new()
-            .name("commitlog-sync".into())
-            .spawn(move || sync_loop(&thread_shared))
-            .map_err(|e| Error::io("commitlog-sync thread", e))?;
-        Ok(CommitLog { shared, sync_thread: Mutex::new(Some(handle)) })
+        let log = CommitLog { shared: Arc::clone(&shared), threads: Mutex::new(Vec::new()) };
+        for (name, body) in
+            [("commitlog-sync", sync_loop as fn(&Shared)), ("commitlog-allocator", allocate_loop)]
+        {
+            let thread_shared = Arc::clone(&shared);
+            let handle = std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || body(&thread_shared))
+                .map_err(|e| Error::io(name, e))?;
+            log.threads.lock().push(handle);
+        }
+        Ok(log)
     }
 
     /// The configured options.
@@ -313,24 +340,50 @@ impl CommitLog {
         Ok(())
     }
 
-    fn roll(&self, st: &mut State) -> Result<()> {
-        let next = SegmentId(st.active.id.0 + 1);
-        let seg = create_segment(&self.shared.options.dir, next, self.shared.options.segment_size_bytes)?;
-        let old = std::mem::replace(&mut st.active, seg);
-        st.unsynced.push(Arc::clone(&old.file));
-        st.closed.insert(old.id, old);
-        st.offset = segment::HEADER_BYTES as u32;
-        Ok(())
+    /// Makes the spare segment the active one, waiting for the allocator if it is not ready.
+    fn roll(&self, st: &mut parking_lot::MutexGuard<'_, State>) -> Result<()> {
+        let deadline = std::time::Instant::now() + SPARE_WAIT;
+        loop {
+            if let Some(seg) = st.spare.take() {
+                let old = std::mem::replace(&mut st.active, seg);
+                st.unsynced.push(Arc::clone(&old.file));
+                st.closed.insert(old.id, old);
+                st.offset = segment::HEADER_BYTES as u32;
+                self.shared.spare_needed.notify_one();
+                return Ok(());
+            }
+            let dir = &self.shared.options.dir;
+            if let Some(reason) = st.spare_error.take() {
+                self.shared.spare_needed.notify_one();
+                return Err(Error::io(dir, std::io::Error::other(reason)));
+            }
+            if self.shared.shutdown.load(Ordering::Acquire) {
+                return Err(Error::Closed);
+            }
+            self.shared.spare_needed.notify_one();
+            if self.shared.spare_ready.wait_until(st, deadline).timed_out() {
+                return Err(Error::io(
+                    dir,
+                    std::io::Error::other("timed out waiting for a new commit log segment"),
+                ));
+            }
+        }
+    }
+
+    fn stop_threads(&self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.pending.notify_all();
+        self.shared.spare_needed.notify_all();
+        self.shared.spare_ready.notify_all();
+        for h in self.threads.lock().drain(..) {
+            let _ = h.join();
+        }
     }
 
     /// Syncs what was written and stops the sync thread.
     pub fn close(&self) -> Result<()> {
         let result = if self.is_poisoned() { self.check_poisoned() } else { self.sync_now() };
-        self.shared.shutdown.store(true, Ordering::Release);
-        self.shared.pending.notify_all();
-        if let Some(h) = self.sync_thread.lock().take() {
-            let _ = h.join();
-        }
+        self.stop_threads();
         result
     }
 
@@ -343,11 +396,7 @@ impl CommitLog {
 
 impl Drop for CommitLog {
     fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::Release);
-        self.shared.pending.notify_all();
-        if let Some(h) = self.sync_thread.lock().take() {
-            let _ = h.join();
-        }
+        self.stop_threads();
     }
 }
 
@@ -410,6 +459,34 @@ fn sync_loop(shared: &Shared) {
         if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
+    }
+}
+
+/// Keeps one spare segment ready: whenever the spare was taken, creates the next one.
+fn allocate_loop(shared: &Shared) {
+    loop {
+        let id = {
+            let mut st = shared.state.lock();
+            while (st.spare.is_some() || st.spare_error.is_some()) && !shared.shutdown.load(Ordering::Acquire)
+            {
+                shared.spare_needed.wait_for(&mut st, Duration::from_secs(1));
+            }
+            if shared.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            // While there is no spare the active segment cannot change, so this id is free.
+            SegmentId(st.active.id.0 + 1)
+        };
+        let created = create_segment(&shared.options.dir, id, shared.options.segment_size_bytes);
+        let mut st = shared.state.lock();
+        match created {
+            Ok(seg) => st.spare = Some(seg),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create the next commit log segment; writes that need it fail until it can be created");
+                st.spare_error = Some(e.to_string());
+            }
+        }
+        shared.spare_ready.notify_all();
     }
 }
 
