@@ -101,6 +101,8 @@ pub struct TableStats {
     pub reads: u64,
     /// Flushes since open.
     pub flushes: u64,
+    /// Bytes of SSTables written by flushes since open.
+    pub bytes_flushed: u64,
 }
 
 #[derive(Debug)]
@@ -388,6 +390,7 @@ impl Engine {
             writes: t.counters.writes.load(Ordering::Relaxed),
             reads: t.counters.reads.load(Ordering::Relaxed),
             flushes: t.counters.flushes.load(Ordering::Relaxed),
+            bytes_flushed: t.counters.bytes_flushed.load(Ordering::Relaxed),
         })
     }
 

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Bound as RangeBound;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -61,9 +61,6 @@ pub enum MemEntry {
 pub struct Memtable {
     map: SkipMap<MemKey, Mutex<MemEntry>>,
     size_bytes: AtomicUsize,
-    partitions: AtomicU64,
-    min_timestamp: AtomicI64,
-    max_timestamp: AtomicI64,
 }
 
 impl Default for Memtable {
@@ -76,13 +73,7 @@ impl Memtable {
     /// An empty memtable.
     #[must_use]
     pub fn new() -> Memtable {
-        Memtable {
-            map: SkipMap::new(),
-            size_bytes: AtomicUsize::new(0),
-            partitions: AtomicU64::new(0),
-            min_timestamp: AtomicI64::new(i64::MAX),
-            max_timestamp: AtomicI64::new(i64::MIN),
-        }
+        Memtable { map: SkipMap::new(), size_bytes: AtomicUsize::new(0) }
     }
 
     /// Applies an update; returns the bytes it added to the accounting.
@@ -103,7 +94,6 @@ impl Memtable {
             added += size;
         }
         for row in update.rows {
-            self.note_timestamps(&row);
             let size = row.size_bytes();
             let key = MemKey::new(dk, row.clustering.clone());
             let mut slot = Some(row);
@@ -122,15 +112,6 @@ impl Memtable {
         added
     }
 
-    fn note_timestamps(&self, row: &Row) {
-        for ts in row.cells.iter().map(|c| c.timestamp).chain(std::iter::once(row.liveness.timestamp)) {
-            if ts != i64::MIN {
-                self.min_timestamp.fetch_min(ts, Ordering::Relaxed);
-                self.max_timestamp.fetch_max(ts, Ordering::Relaxed);
-            }
-        }
-    }
-
     /// Approximate bytes held.
     #[must_use]
     pub fn size_bytes(&self) -> usize {
@@ -147,14 +128,6 @@ impl Memtable {
     #[must_use]
     pub fn entry_count(&self) -> usize {
         self.map.len()
-    }
-
-    /// Smallest and largest cell timestamps written, if any.
-    #[must_use]
-    pub fn timestamp_range(&self) -> Option<(i64, i64)> {
-        let (lo, hi) =
-            (self.min_timestamp.load(Ordering::Relaxed), self.max_timestamp.load(Ordering::Relaxed));
-        (lo <= hi).then_some((lo, hi))
     }
 
     /// A copy of a partition's header, if it has one.
@@ -251,22 +224,6 @@ impl Memtable {
             }
         }
         Ok(())
-    }
-
-    /// The number of distinct partitions (counted lazily, for flush statistics).
-    #[must_use]
-    pub fn partition_count(&self) -> u64 {
-        let mut n = 0u64;
-        let mut last: Option<(Token, Bytes)> = None;
-        for e in self.map.iter() {
-            let k = e.key();
-            if last.as_ref().is_none_or(|(t, key)| *t != k.token || *key != k.key) {
-                n += 1;
-                last = Some((k.token, k.key.clone()));
-            }
-        }
-        self.partitions.store(n, Ordering::Relaxed);
-        n
     }
 }
 

@@ -135,7 +135,9 @@ impl Row {
         for c in &mut self.cells {
             if c.is_expiring() && !c.is_live(now_seconds) {
                 let deleted_at = c.local_deletion_time.saturating_sub(c.ttl);
-                *c = Cell::tombstone(c.column, c.timestamp, deleted_at).with_path_opt(c.path.take());
+                let path = c.path.take();
+                *c = Cell::tombstone(c.column, c.timestamp, deleted_at);
+                c.path = path;
             }
         }
         if self.liveness.is_expiring() && !self.liveness.is_live(now_seconds) {
@@ -143,13 +145,6 @@ impl Row {
             // "expired liveness" only for materialized views).
             self.liveness = LivenessInfo::EMPTY;
         }
-    }
-}
-
-impl Cell {
-    fn with_path_opt(mut self, path: Option<Bytes>) -> Cell {
-        self.path = path;
-        self
     }
 }
 

@@ -265,6 +265,7 @@ fn writers_wait_for_flush_instead_of_growing_memory() {
     }
     let stats = engine.table_stats(t).unwrap();
     assert!(stats.flushes > 0, "{stats:?}");
+    assert!(stats.bytes_flushed > 0, "{stats:?}");
     for i in (0..5000u64).step_by(97) {
         assert_eq!(visible(&engine, t, pk(i)).len(), 1, "key {i}");
     }
