@@ -105,6 +105,44 @@ impl ClusteringBuilder {
     }
 }
 
+/// Splits an encoded key (or prefix) back into its components, undoing the escaping and the
+/// inversion of descending columns. `orders` gives the order of each component expected. Returns
+/// `None` when the bytes are not a well-formed encoding with exactly that many components
+/// (followed by [`KEY_END`], or by nothing for a prefix).
+#[must_use]
+pub fn decode_components(encoded: &[u8], orders: &[Order]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::with_capacity(orders.len());
+    let mut i = 0usize;
+    for &order in orders {
+        if *encoded.get(i)? != SEPARATOR {
+            return None;
+        }
+        i += 1;
+        let flip = if order == Order::Descending { 0xff } else { 0x00 };
+        let mut component = Vec::new();
+        loop {
+            let b = *encoded.get(i)? ^ flip;
+            i += 1;
+            if b != 0 {
+                component.push(b);
+                continue;
+            }
+            match *encoded.get(i)? ^ flip {
+                0xff => component.push(0),
+                0x01 => break,
+                _ => return None,
+            }
+            i += 1;
+        }
+        i += 1;
+        out.push(component);
+    }
+    match &encoded[i.min(encoded.len())..] {
+        [] | [KEY_END] => Some(out),
+        _ => None,
+    }
+}
+
 /// The key of a table without clustering columns (its only row).
 #[must_use]
 pub fn empty_key() -> Bytes {
@@ -126,6 +164,26 @@ impl Bound {
     #[must_use]
     pub fn top() -> Bound {
         Bound(Bytes::from_static(&[AFTER]))
+    }
+
+    /// The bound just before the row `key` (a full key from [`ClusteringBuilder::key`]).
+    #[must_use]
+    pub fn before_key(key: &[u8]) -> Bound {
+        Bound::around_key(key, BEFORE)
+    }
+
+    /// The bound just after the row `key`: where a page that ended at `key` resumes.
+    #[must_use]
+    pub fn after_key(key: &[u8]) -> Bound {
+        Bound::around_key(key, AFTER)
+    }
+
+    fn around_key(key: &[u8], suffix: u8) -> Bound {
+        let prefix = key.strip_suffix(&[KEY_END]).unwrap_or(key);
+        let mut out = Vec::with_capacity(prefix.len() + 1);
+        out.extend_from_slice(prefix);
+        out.push(suffix);
+        Bound(Bytes::from(out))
     }
 
     /// Whether these bytes are a well-formed bound (used when decoding).
@@ -262,6 +320,34 @@ mod tests {
         let after_m = Slice { start: p.after(), end: Bound::top() };
         assert!(!after_m.contains(&exact) && !after_m.contains(&inside) && after_m.contains(&above));
         assert!(Slice::all().contains(&empty_key()));
+    }
+
+    #[test]
+    fn components_decode_back_including_zero_bytes_and_descending_columns() {
+        let parts: [(&[u8], Order); 3] =
+            [(b"a\0b", Order::Ascending), (b"\0\xff\x01", Order::Descending), (b"", Order::Ascending)];
+        let k = key(&parts);
+        let orders: Vec<Order> = parts.iter().map(|p| p.1).collect();
+        let got = decode_components(&k, &orders).unwrap();
+        assert_eq!(got, parts.iter().map(|p| p.0.to_vec()).collect::<Vec<_>>());
+        // A prefix decodes too; a wrong component count or stray bytes do not.
+        let mut b = ClusteringBuilder::new();
+        b.push(b"x", Order::Ascending);
+        assert_eq!(
+            decode_components(&b.before().0[..b.before().0.len() - 1], &[Order::Ascending]).unwrap(),
+            vec![b"x".to_vec()]
+        );
+        assert!(decode_components(&k, &orders[..2]).is_none());
+        assert!(decode_components(&k[..k.len() - 3], &orders).is_none());
+        assert!(decode_components(&[SEPARATOR, 0x00, 0x07], &[Order::Ascending]).is_none());
+    }
+
+    #[test]
+    fn bounds_around_a_key_bracket_only_that_key() {
+        let k1 = key(&[(b"a", Order::Ascending), (b"b", Order::Ascending)]);
+        let k2 = key(&[(b"a", Order::Ascending), (b"c", Order::Ascending)]);
+        assert!(Bound::before_key(&k1).0 < k1 && k1 < Bound::after_key(&k1).0);
+        assert!(Bound::after_key(&k1).0 < k2);
     }
 
     #[test]

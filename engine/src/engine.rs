@@ -139,7 +139,7 @@ impl Engine {
         let mut flushed: HashMap<TableId, Position> = HashMap::new();
         for (id, t) in &tables {
             let upto = t.current_view().sstables.iter().map(|s| s.stats().commitlog_upper).max();
-            flushed.insert(*id, upto.unwrap_or(Position::ZERO));
+            flushed.insert(*id, upto.unwrap_or(Position::ZERO).max(t.options.truncated_at));
         }
         let mut skipped_records = 0u64;
         let report = replay::replay(
@@ -271,6 +271,44 @@ impl Engine {
         std::fs::remove_file(&meta).map_err(|e| Error::io(&meta, e))?;
         commitlog::sync_dir(&table.dir)?;
         std::fs::remove_dir_all(&table.dir).map_err(|e| Error::io(&table.dir, e))?;
+        Ok(())
+    }
+
+    /// Truncates a table: every row written before this call is gone, durably; the table stays.
+    ///
+    /// The commit log position at the start is recorded in `table.meta` (so replay skips older
+    /// records, and SSTables that hold only older data are deleted at open if a crash interrupts
+    /// this), then the memtables and SSTables leave the table and their files are deleted.
+    pub fn truncate(&self, id: TableId) -> Result<()> {
+        let table = self.table(id)?;
+        let _flush = table.flush_lock.lock();
+        let position = self.inner.commit_log.current_position();
+        let old = {
+            let mut view = table.view.write();
+            let old = Arc::clone(&view);
+            *view = Arc::new(View {
+                memtable: Arc::new(Memtable::new()),
+                flushing: Vec::new(),
+                sstables: Vec::new(),
+            });
+            old
+        };
+        let mut options = table.options.clone();
+        options.truncated_at = position;
+        let tmp = table.dir.join(format!("{META_FILE}.tmp"));
+        write_synced(&tmp, &options.encode())?;
+        let meta = table.dir.join(META_FILE);
+        std::fs::rename(&tmp, &meta).map_err(|e| Error::io(&meta, e))?;
+        commitlog::sync_dir(&table.dir)?;
+        for s in &old.sstables {
+            s.descriptor().delete_files().map_err(|e| Error::io(&table.dir, e))?;
+        }
+        commitlog::sync_dir(&table.dir)?;
+        let freed =
+            old.memtable.size_bytes() + old.flushing.iter().map(|(m, _)| m.size_bytes()).sum::<usize>();
+        release_memory(&self.inner, freed);
+        self.inner.commit_log.mark_flushed(id, position)?;
+        tracing::info!(keyspace = %table.options.keyspace, table = %table.options.name, sstables = old.sstables.len(), "table truncated");
         Ok(())
     }
 
@@ -545,7 +583,17 @@ fn load_tables(data_dir: &Path) -> Result<HashMap<TableId, Arc<Table>>> {
                 max_gen = max_gen.max(generation.0);
                 let desc = Descriptor { dir: dir.clone(), generation };
                 if has_toc {
-                    sstables.push(Arc::new(SsTable::open(desc)?));
+                    let sstable = SsTable::open(desc)?;
+                    if options.truncated_at > Position::ZERO
+                        && sstable.stats().commitlog_upper <= options.truncated_at
+                    {
+                        tracing::info!(dir = %dir.display(), generation = generation.0, "deleting an SSTable of truncated data (a TRUNCATE was interrupted)");
+                        let desc = Descriptor { dir: dir.clone(), generation };
+                        drop(sstable);
+                        desc.delete_files().map_err(|e| Error::io(&dir, e))?;
+                        continue;
+                    }
+                    sstables.push(Arc::new(sstable));
                 } else {
                     tracing::info!(dir = %dir.display(), generation = generation.0, "deleting an SSTable whose write was interrupted (no TOC)");
                     desc.delete_files().map_err(|e| Error::io(&dir, e))?;

@@ -6,6 +6,7 @@
 //! walks both paths file by file.
 
 pub mod cell;
+pub mod clock;
 pub mod clustering;
 pub mod codec;
 pub mod commitlog;
@@ -22,6 +23,7 @@ pub mod table;
 pub mod token;
 
 pub use cell::{Cell, DeletionTime, LivenessInfo};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use clustering::{Bound, ClusteringBuilder, Order, Slice};
 pub use commitlog::SyncMode;
 pub use engine::{Engine, EngineOptions, TableStats};

@@ -22,7 +22,8 @@ use crate::read::Sources;
 use crate::sstable::{SsTable, WriterOptions};
 
 const META_MAGIC: &[u8; 4] = b"SBTM";
-const META_VERSION: u8 = 1;
+/// Version 2 added `truncated_at`; version 1 files still open (as never truncated).
+const META_VERSION: u8 = 2;
 /// File holding a table's options inside its directory.
 pub const META_FILE: &str = "table.meta";
 
@@ -45,6 +46,9 @@ pub struct TableOptions {
     pub gc_grace_seconds: u32,
     /// Flush the memtable once it holds this many bytes.
     pub memtable_flush_size_bytes: u64,
+    /// Set by `TRUNCATE`: commit log records before this position belong to data that was
+    /// truncated and are skipped at replay. Not a user option.
+    pub truncated_at: Position,
 }
 
 impl TableOptions {
@@ -60,6 +64,7 @@ impl TableOptions {
             bloom_fp_chance: 0.01,
             gc_grace_seconds: 864_000,
             memtable_flush_size_bytes: 64 << 20,
+            truncated_at: Position::ZERO,
         }
     }
 
@@ -122,6 +127,8 @@ impl TableOptions {
         out.extend_from_slice(&self.bloom_fp_chance.to_le_bytes());
         out.extend_from_slice(&self.gc_grace_seconds.to_le_bytes());
         out.extend_from_slice(&self.memtable_flush_size_bytes.to_le_bytes());
+        out.extend_from_slice(&self.truncated_at.segment.0.to_le_bytes());
+        out.extend_from_slice(&self.truncated_at.offset.to_le_bytes());
         let crc = crc32(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
@@ -132,7 +139,8 @@ impl TableOptions {
         if bytes.len() < 12 || &bytes[..4] != META_MAGIC {
             return Err(DecodeError { offset: 0, reason: "bad magic, not a table.meta file".into() });
         }
-        if bytes[4] != META_VERSION {
+        let version = bytes[4];
+        if version != 1 && version != META_VERSION {
             return Err(DecodeError {
                 offset: 4,
                 reason: format!("unsupported table.meta version {}", bytes[4]),
@@ -161,6 +169,11 @@ impl TableOptions {
             bloom_fp_chance: f64::from_bits(r.u64()?),
             gc_grace_seconds: r.u32()?,
             memtable_flush_size_bytes: r.u64()?,
+            truncated_at: if version >= 2 {
+                Position { segment: crate::commitlog::SegmentId(r.u64()?), offset: r.u32()? }
+            } else {
+                Position::ZERO
+            },
         };
         if !r.is_empty() {
             return Err(r.error("trailing bytes in table.meta"));

@@ -314,3 +314,29 @@ fn range_tombstone_bounds_respect_inclusivity() {
     assert_eq!(keys, [0, 1, 4, 5].map(ck).to_vec());
     let _ = Bound::bottom();
 }
+
+#[test]
+fn truncate_removes_every_earlier_row_durably_and_keeps_later_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (engine, t) = open_with_table(dir.path());
+        engine.apply(insert(t, pk(1), 1, 10, "flushed")).unwrap();
+        engine.flush(t).unwrap();
+        engine.apply(insert(t, pk(2), 1, 11, "in memtable")).unwrap();
+        engine.truncate(t).unwrap();
+        assert!(visible(&engine, t, pk(1)).is_empty());
+        assert!(visible(&engine, t, pk(2)).is_empty());
+        assert!(engine.sstables(t).unwrap().is_empty());
+        engine.apply(insert(t, pk(3), 1, 12, "after")).unwrap();
+        // Closed without a flush: the commit log holds all three writes, and replay must skip
+        // the two from before the truncation.
+        engine.close().unwrap();
+    }
+    let (engine, t) = open_with_table(dir.path());
+    assert!(visible(&engine, t, pk(1)).is_empty());
+    assert!(visible(&engine, t, pk(2)).is_empty());
+    assert_eq!(visible(&engine, t, pk(3)).len(), 1);
+    let files = std::fs::read_dir(engine.tables()[0].dir(&engine.options().data_dir)).unwrap().count();
+    // table.meta plus one SSTable (six components) flushed after replay.
+    assert_eq!(files, 7, "truncated SSTable files must be gone");
+}

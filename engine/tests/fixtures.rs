@@ -13,6 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use common::*;
 use sibyl_engine::commitlog::replay::{replay, RecordError};
+use sibyl_engine::commitlog::{Position, SegmentId};
 use sibyl_engine::partition::RangeTombstone;
 use sibyl_engine::read::{read_partition, Sources};
 use sibyl_engine::sstable::{Component, Descriptor, SsTable};
@@ -176,17 +177,26 @@ fn fixture_table_options() -> sibyl_engine::TableOptions {
     o
 }
 
-/// `table.meta` version 1: the fixture decodes to the known options and today's encoder
-/// produces the same bytes. Regenerate with `SIBYL_BLESS=1`.
+/// `table.meta` version 2 (with `truncated_at`): the fixture decodes to the known options and
+/// today's encoder produces the same bytes. Regenerate with `SIBYL_BLESS=1`.
 #[test]
 fn table_meta_fixture_decodes_and_is_what_todays_encoder_writes() {
-    let path = fixture_dir().join("table-meta-v1/table.meta");
-    let fresh = fixture_table_options().encode();
+    let path = fixture_dir().join("table-meta-v2/table.meta");
+    let mut options = fixture_table_options();
+    options.truncated_at = Position { segment: SegmentId(7), offset: 4096 };
+    let fresh = options.encode();
     if std::env::var("SIBYL_BLESS").is_ok() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &fresh).unwrap();
     }
     let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(sibyl_engine::TableOptions::decode(&bytes).unwrap(), fixture_table_options());
+    assert_eq!(sibyl_engine::TableOptions::decode(&bytes).unwrap(), options);
     assert!(bytes == fresh, "{} changed: a format change needs a new version", path.display());
+}
+
+/// Version 1 files, written before `TRUNCATE` existed, still open as never truncated.
+#[test]
+fn table_meta_v1_fixture_still_decodes() {
+    let bytes = std::fs::read(fixture_dir().join("table-meta-v1/table.meta")).unwrap();
+    assert_eq!(sibyl_engine::TableOptions::decode(&bytes).unwrap(), fixture_table_options());
 }
