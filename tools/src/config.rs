@@ -49,6 +49,61 @@ pub struct NodeConfig {
     pub memtable_heap_space_in_mb: Option<u64>,
     /// Fraction of the memtable space at which the largest memtable is flushed.
     pub memtable_cleanup_threshold: Option<f64>,
+    /// Name of the cluster (`system.local.cluster_name`).
+    pub cluster_name: Option<String>,
+    /// Tokens this node owns on the ring (chosen at random on the first start, then kept).
+    pub num_tokens: Option<u32>,
+    /// Address for other nodes.
+    pub listen_address: Option<String>,
+    /// Address for CQL clients.
+    pub rpc_address: Option<String>,
+    /// Port for CQL clients.
+    pub native_transport_port: Option<u16>,
+    /// Largest CQL frame, e.g. `16MiB`.
+    pub native_transport_max_frame_size: Option<String>,
+    /// Older spelling, in MiB.
+    pub native_transport_max_frame_size_in_mb: Option<u64>,
+    /// Threads executing CQL requests (they may wait on disk).
+    pub native_transport_max_threads: Option<u32>,
+    /// Most concurrent client connections.
+    pub native_transport_max_concurrent_connections: Option<i64>,
+    /// Most requests in flight on one connection; beyond it the connection is not read.
+    pub native_transport_max_requests_per_connection: Option<u32>,
+    /// Reads scanning this many tombstones are logged.
+    pub tombstone_warn_threshold: Option<u32>,
+    /// Reads scanning this many tombstones fail.
+    pub tombstone_failure_threshold: Option<u32>,
+    /// Only `SimpleSnitch` today.
+    pub endpoint_snitch: Option<String>,
+    /// Only `org.apache.cassandra.dht.Murmur3Partitioner`.
+    pub partitioner: Option<String>,
+}
+
+/// Node settings outside the engine.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// `cluster_name`.
+    pub cluster_name: String,
+    /// `num_tokens`.
+    pub num_tokens: u32,
+    /// `listen_address`.
+    pub listen_address: std::net::IpAddr,
+    /// `rpc_address`.
+    pub rpc_address: std::net::IpAddr,
+    /// `native_transport_port`.
+    pub native_transport_port: u16,
+    /// `native_transport_max_frame_size` in bytes.
+    pub max_frame_bytes: usize,
+    /// `native_transport_max_threads`.
+    pub max_threads: usize,
+    /// `native_transport_max_concurrent_connections`.
+    pub max_connections: usize,
+    /// `native_transport_max_requests_per_connection`.
+    pub max_requests_per_connection: usize,
+    /// `tombstone_warn_threshold`.
+    pub tombstone_warn_threshold: usize,
+    /// `tombstone_failure_threshold`.
+    pub tombstone_failure_threshold: usize,
 }
 
 impl NodeConfig {
@@ -132,6 +187,69 @@ impl NodeConfig {
         }
         o.commitlog_ignore_replay_errors = self.commitlog_ignore_replay_errors.unwrap_or(false);
         Ok(o)
+    }
+}
+
+impl NodeConfig {
+    /// The settings of the node around the engine: identity, addresses, CQL limits.
+    pub fn node_settings(&self) -> Result<NodeSettings> {
+        let addr = |key: &str, v: &Option<String>| -> Result<std::net::IpAddr> {
+            let text = v.as_deref().unwrap_or("127.0.0.1");
+            text.parse().with_context(|| format!("{key}: {text:?} is not an IP address"))
+        };
+        let max_frame_bytes = either_size(
+            "native_transport_max_frame_size",
+            &self.native_transport_max_frame_size,
+            self.native_transport_max_frame_size_in_mb,
+        )?
+        .unwrap_or(16 << 20);
+        if !(64 << 10..=256 << 20).contains(&max_frame_bytes) {
+            bail!("native_transport_max_frame_size must be between 64KiB and 256MiB");
+        }
+        if let Some(s) = &self.endpoint_snitch {
+            if s.rsplit('.').next() != Some("SimpleSnitch") {
+                bail!("endpoint_snitch: only SimpleSnitch is implemented, got {s:?}");
+            }
+        }
+        if let Some(p) = &self.partitioner {
+            if p.rsplit('.').next() != Some("Murmur3Partitioner") {
+                bail!(
+                    "partitioner: only org.apache.cassandra.dht.Murmur3Partitioner is supported, got {p:?}"
+                );
+            }
+        }
+        let num_tokens = self.num_tokens.unwrap_or(16);
+        if !(1..=1536).contains(&num_tokens) {
+            bail!("num_tokens must be between 1 and 1536");
+        }
+        let warn = self.tombstone_warn_threshold.unwrap_or(1000) as usize;
+        let fail = self.tombstone_failure_threshold.unwrap_or(100_000) as usize;
+        if warn > fail {
+            bail!("tombstone_warn_threshold ({warn}) must not exceed tombstone_failure_threshold ({fail})");
+        }
+        Ok(NodeSettings {
+            cluster_name: self.cluster_name.clone().unwrap_or_else(|| "Test Cluster".to_string()),
+            num_tokens,
+            listen_address: addr("listen_address", &self.listen_address)?,
+            rpc_address: addr("rpc_address", &self.rpc_address)?,
+            native_transport_port: self.native_transport_port.unwrap_or(9042),
+            max_frame_bytes: usize::try_from(max_frame_bytes)
+                .context("native_transport_max_frame_size is too large")?,
+            max_threads: self.native_transport_max_threads.unwrap_or(128).max(1) as usize,
+            max_connections: match self.native_transport_max_concurrent_connections {
+                None | Some(-1) => 1024,
+                Some(n) if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
+                Some(n) => {
+                    bail!("native_transport_max_concurrent_connections must be positive or -1, got {n}")
+                }
+            },
+            max_requests_per_connection: self
+                .native_transport_max_requests_per_connection
+                .unwrap_or(1024)
+                .max(1) as usize,
+            tombstone_warn_threshold: warn,
+            tombstone_failure_threshold: fail,
+        })
     }
 }
 
