@@ -259,16 +259,15 @@ fn resolve_at(term: &Term, receiver: &Receiver, binds: &mut BindSpecs, depth: us
             }
             resolve_at(term, &Receiver::new(receiver.name.clone(), hinted), binds, depth + 1)
         }
+        // The Python driver sends tuple parameters of simple statements as list literals.
+        Term::List(items) if matches!(ty, CqlType::Tuple(_)) => {
+            resolve_at(&Term::Tuple(items.clone()), receiver, binds, depth + 1)
+        }
         Term::List(items) => {
-            let (element, is_set) = match ty {
-                CqlType::List { element, .. } => (element, false),
-                CqlType::Set { element, .. } => (element, true),
-                _ => return Err(invalid_for("list literal")),
-            };
+            let CqlType::List { element, .. } = ty else { return Err(invalid_for("list literal")) };
             let r = Receiver::new(format!("value({})", receiver.name), (**element).clone());
             let exprs =
                 items.iter().map(|t| resolve_at(t, &r, binds, depth + 1)).collect::<Result<Vec<_>>>()?;
-            let _ = is_set;
             fold(ty, exprs)
         }
         Term::Set(items) => {

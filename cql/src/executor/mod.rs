@@ -308,6 +308,12 @@ impl Executor {
 
     /// Runs a statement given as text.
     pub fn query(&self, keyspace: Option<&str>, text: &str, options: &QueryOptions) -> Result<QueryResult> {
+        tracing::debug!(keyspace, query = text, "query");
+        // cqlsh sends a lone ";" after some multi-line input; Cassandra's grammar refuses it, but
+        // an empty statement has nothing to do.
+        if text.trim_matches(|c: char| c.is_whitespace() || c == ';').is_empty() {
+            return Ok(QueryResult::Void);
+        }
         let parsed = parse(text)?;
         let names = parsed.bind_markers();
         self.run(keyspace, &parsed, &names, options)
