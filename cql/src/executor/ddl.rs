@@ -56,6 +56,7 @@ pub fn bootstrap(exec: &Executor) -> Result<()> {
         }
     }
     let now = exec.clock().now_seconds();
+    exec.observe_timestamp(persist::newest_timestamp(engine, now)?);
     let user = persist::load(engine, now)?;
     let mut all = system_keyspaces;
     all.extend(user);

@@ -306,6 +306,11 @@ impl Executor {
         }
     }
 
+    /// Makes later timestamps from [`Executor::next_timestamp`] newer than `timestamp`.
+    fn observe_timestamp(&self, timestamp: i64) {
+        self.last_timestamp.fetch_max(timestamp, Ordering::AcqRel);
+    }
+
     /// Runs a statement given as text.
     pub fn query(&self, keyspace: Option<&str>, text: &str, options: &QueryOptions) -> Result<QueryResult> {
         tracing::debug!(keyspace, query = text, "query");
@@ -839,11 +844,8 @@ impl Executor {
     fn check_tombstones(&self, table: sibyl_engine::TableId, data: &PartitionData) -> Result<()> {
         let now = self.clock.now_seconds();
         let count = data.header.range_tombstones.len()
-            + data
-                .rows
-                .iter()
-                .map(|r| usize::from(!r.deletion.is_live()) + r.tombstone_count(now))
-                .sum::<usize>();
+            + usize::from(!data.header.deletion.is_live())
+            + data.rows.iter().map(|r| r.tombstone_count(now)).sum::<usize>();
         if count >= self.limits.tombstone_failure_threshold {
             let name = self
                 .schema()

@@ -277,6 +277,25 @@ pub fn read_all(
     table: &TableMetadata,
     now_seconds: u32,
 ) -> Result<Vec<HashMap<String, Value>>> {
+    read_all_with_timestamp(engine, table, now_seconds).map(|(rows, _)| rows)
+}
+
+/// The newest write timestamp in the schema tables: schema changes after a restart must be
+/// newer than it even if the clock went back, or a DROP would be shadowed by the CREATE.
+pub fn newest_timestamp(engine: &Engine, now_seconds: u32) -> Result<i64> {
+    let mut newest = i64::MIN;
+    for name in ["keyspaces", "tables", "columns", "dropped_columns"] {
+        newest = newest.max(read_all_with_timestamp(engine, &schema_table(name), now_seconds)?.1);
+    }
+    Ok(newest)
+}
+
+fn read_all_with_timestamp(
+    engine: &Engine,
+    table: &TableMetadata,
+    now_seconds: u32,
+) -> Result<(Vec<HashMap<String, Value>>, i64)> {
+    let mut newest = i64::MIN;
     let mut out = Vec::new();
     let mut start = ScanStart::TokenInclusive(Token(i64::MIN));
     loop {
@@ -293,11 +312,19 @@ pub fn read_all(
         let Some(last) = page.last() else { break };
         start = ScanStart::AfterKey(last.key.clone());
         for p in &page {
+            // Deletions count too: a CREATE after a restart must beat an earlier DROP.
+            if !p.header.deletion.is_live() {
+                newest = newest.max(p.header.deletion.marked_for_delete_at);
+            }
+            for rt in &p.header.range_tombstones {
+                newest = newest.max(rt.deletion.marked_for_delete_at);
+            }
             let decoded = rows::decode_partition(table, p, now_seconds)?;
             for r in decoded.result_rows() {
                 let mut m = HashMap::new();
                 for (c, v) in table.columns.iter().zip(r.columns) {
                     if let Some(v) = v {
+                        newest = newest.max(v.timestamp);
                         let value = types::decode(&c.ty, &v.bytes).map_err(|e| {
                             Error::Server(format!(
                                 "stored value of {}.{}.{}: {e}",
@@ -314,7 +341,7 @@ pub fn read_all(
             break;
         }
     }
-    Ok(out)
+    Ok((out, newest))
 }
 
 fn get_text(row: &HashMap<String, Value>, name: &str) -> Option<String> {
