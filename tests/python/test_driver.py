@@ -308,3 +308,29 @@ def test_functions_users_rely_on(session, keyspace):
     got = list(session.execute(
         "SELECT k FROM f WHERE k = 1 AND t > maxTimeuuid('2000-01-01 00:00+0000') AND t < minTimeuuid('2999-01-01 00:00+0000')"))
     assert len(got) == 1
+
+
+def test_lightweight_transactions_apply_exactly_once_under_contention(session, keyspace):
+    session.execute("CREATE TABLE lwt (k int PRIMARY KEY, owner text, n int)")
+    ins = session.prepare("INSERT INTO lwt (k, owner, n) VALUES (?, ?, 0) IF NOT EXISTS")
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda i: session.execute(ins, (1, f"client{i}")), range(64)))
+    assert sum(r.was_applied for r in results) == 1
+    owner = session.execute("SELECT owner FROM lwt WHERE k = 1").one().owner
+    loser = next(r for r in results if not r.was_applied)
+    assert loser.one().owner == owner
+    # Compare-and-set increments: every successful CAS moves n by exactly one.
+    cas = session.prepare("UPDATE lwt SET n = ? WHERE k = 1 IF n = ?")
+
+    def bump(_):
+        while True:
+            n = session.execute("SELECT n FROM lwt WHERE k = 1").one().n
+            if session.execute(cas, (n + 1, n)).was_applied:
+                return
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(bump, range(40)))
+    assert session.execute("SELECT n FROM lwt WHERE k = 1").one().n == 40
+    r = session.execute("UPDATE lwt SET owner = 'x' WHERE k = 2 IF EXISTS")
+    assert not r.was_applied

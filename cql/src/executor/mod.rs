@@ -221,6 +221,9 @@ pub struct Executor {
     local: RwLock<LocalNode>,
     limits: ReadLimits,
     listeners: Mutex<Vec<std::sync::mpsc::SyncSender<SchemaChange>>>,
+    /// Serializes lightweight transactions: on one node, read-check-write under this lock is
+    /// linearizable (the cluster issue replaces it with Paxos).
+    lwt: Mutex<()>,
 }
 
 impl Executor {
@@ -245,6 +248,7 @@ impl Executor {
             local: RwLock::new(local),
             limits,
             listeners: Mutex::new(Vec::new()),
+            lwt: Mutex::new(()),
         };
         ddl::bootstrap(&exec)?;
         Ok(exec)
@@ -508,6 +512,9 @@ impl Executor {
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 let plan = self.plan_modify(&schema, keyspace, statement, &mut binds)?;
                 let ctx = self.context(options, names, &binds)?;
+                if plan.condition.is_some() {
+                    return self.execute_conditional(&plan, &ctx, options.consistency);
+                }
                 let mut set = MutationSet::default();
                 plan.build(&ctx, None, &mut set)?;
                 self.apply(set.into_mutations(), options.consistency)?;
@@ -522,6 +529,9 @@ impl Executor {
                         BatchChild::Delete(s) => Statement::Delete(s.clone()),
                     };
                     let plan = self.plan_modify(&schema, keyspace, &st, &mut binds)?;
+                    if plan.condition.is_some() {
+                        return Err(Error::invalid("Conditional BATCH statements are not supported yet"));
+                    }
                     if b.using.timestamp.is_some() && plan.using.has_timestamp() {
                         return Err(Error::invalid(
                             "Timestamp must be set either on BATCH or individual statements",
@@ -594,6 +604,80 @@ impl Executor {
                 Err(Error::invalid(format!("{kind} is not supported by Sibyl")))
             }
         }
+    }
+
+    /// Runs a lightweight transaction: read the row, check the condition, write if it holds;
+    /// answers `[applied]` (and the current values when it did not apply).
+    fn execute_conditional(
+        &self,
+        plan: &ModifyPlan,
+        ctx: &Context<'_>,
+        consistency: Consistency,
+    ) -> Result<QueryResult> {
+        let table = &plan.table;
+        self.check_consistency(table, consistency)?;
+        let _serial = self.lwt.lock();
+        let (key, clustering) = plan.conditional_target(ctx)?;
+        let now = self.clock.now_seconds();
+        let slice = if clustering.is_empty() {
+            sibyl_engine::Slice::all()
+        } else {
+            sibyl_engine::Slice {
+                start: sibyl_engine::Bound::before_key(&clustering),
+                end: sibyl_engine::Bound::after_key(&clustering),
+            }
+        };
+        let cmd = ReadCommand {
+            table: table.id,
+            key: key.clone(),
+            slices: vec![slice],
+            reversed: false,
+            row_limit: 1,
+            now_seconds: now,
+        };
+        let data = ReadSource::read(ctx, &cmd)?;
+        let partition = data.as_ref().map(|d| crate::rows::decode_partition(table, d, now)).transpose()?;
+        let current: Option<Vec<Option<crate::rows::ColumnValue>>> = partition.as_ref().and_then(|p| {
+            let rows = p.result_rows();
+            if clustering.is_empty() {
+                rows.into_iter().next().map(|r| r.columns)
+            } else {
+                rows.into_iter()
+                    .find(|r| r.clustering == clustering)
+                    .map(|r| r.columns)
+                    .or_else(|| p.statics.clone())
+            }
+        });
+        let exists = partition.as_ref().is_some_and(|p| {
+            if clustering.is_empty() {
+                !p.rows.is_empty() || p.statics.is_some()
+            } else {
+                p.rows.iter().any(|r| r.clustering == clustering)
+            }
+        });
+        let applied = plan.condition_holds(current.as_deref(), exists, ctx)?;
+        let spec = |name: &str, ty: CqlType| ColumnSpec {
+            keyspace: table.keyspace.clone(),
+            table: table.name.clone(),
+            name: name.into(),
+            ty,
+        };
+        let mut columns = vec![spec("[applied]", CqlType::Boolean)];
+        let mut row = vec![Some(Bytes::from_static(if applied { &[1] } else { &[0] }))];
+        if applied {
+            let mut set = MutationSet::default();
+            plan.build(ctx, None, &mut set)?;
+            self.apply(set.into_mutations(), consistency)?;
+        } else if let (Some(current), false) =
+            (&current, matches!(plan.condition, Some(modify::Condition::Exists)))
+        {
+            for i in plan.condition_columns() {
+                let c = &table.columns[i];
+                columns.push(spec(&c.name, c.ty.clone()));
+                row.push(current.get(i).and_then(|v| v.as_ref()).map(|v| v.bytes.clone()));
+            }
+        }
+        Ok(QueryResult::Rows(ResultSet { columns, rows: vec![row], paging_state: None }))
     }
 
     fn plan_modify(

@@ -12,7 +12,8 @@ use super::expr::{self, BindSpecs, EvalContext, Evaluated, Expr, Receiver};
 use super::restrictions::{self, StatementKind, WhereClause};
 use super::select::ReadSource;
 use crate::ast::{
-    Assignment, DeleteStatement, Deletion, InsertStatement, InsertValues, UpdateStatement, UsingClause,
+    Assignment, Condition as AstCondition, ConditionLhs, DeleteStatement, Deletion, IfClause,
+    InsertStatement, InsertValues, Operator, UpdateStatement, UsingClause,
 };
 use crate::error::{Error, Result};
 use crate::rows::{self, ListPath, WriteTime};
@@ -89,6 +90,41 @@ pub struct ModifyPlan {
     insert: bool,
     /// DELETE without columns deletes rows, ranges or the partition.
     delete_rows: bool,
+    /// `IF NOT EXISTS`, `IF EXISTS` or `IF` conditions (a lightweight transaction).
+    pub condition: Option<Condition>,
+}
+
+/// The condition of a lightweight transaction.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// `INSERT ... IF NOT EXISTS`.
+    NotExists,
+    /// `UPDATE/DELETE ... IF EXISTS`.
+    Exists,
+    /// `IF a = 1 AND m['k'] > 2 AND b IN (..)`.
+    Columns(Vec<ColumnCondition>),
+}
+
+/// One `IF` condition on a column (or a collection element).
+#[derive(Debug, Clone)]
+pub struct ColumnCondition {
+    /// Column index.
+    pub column: usize,
+    /// For `m[k]` / `l[i]`: the element key.
+    pub element: Option<Expr>,
+    /// Operator (`IN` is [`ConditionValue::In`]).
+    pub op: Operator,
+    /// Right side.
+    pub value: ConditionValue,
+}
+
+/// Right side of a condition.
+#[derive(Debug, Clone)]
+pub enum ConditionValue {
+    /// One value (possibly null).
+    One(Expr),
+    /// `IN (...)`.
+    In(restrictions::EqOrIn),
 }
 
 #[derive(Debug, Clone)]
@@ -123,9 +159,6 @@ pub fn plan_insert(
     s: &InsertStatement,
     binds: &mut BindSpecs,
 ) -> Result<ModifyPlan> {
-    if s.if_not_exists {
-        return Err(Error::invalid("Conditional updates (IF NOT EXISTS) are not supported yet"));
-    }
     let InsertValues::Values { columns, values } = &s.values else {
         return Err(Error::invalid("INSERT JSON is not supported"));
     };
@@ -173,7 +206,68 @@ pub fn plan_insert(
         using: Using::resolve(&s.using, binds)?,
         insert: true,
         delete_rows: false,
+        condition: s.if_not_exists.then_some(Condition::NotExists),
     })
+}
+
+/// Resolves `IF EXISTS` / `IF conditions`.
+fn resolve_condition(
+    table: &TableMetadata,
+    clause: Option<&IfClause>,
+    binds: &mut BindSpecs,
+) -> Result<Option<Condition>> {
+    let Some(clause) = clause else { return Ok(None) };
+    let conditions = match clause {
+        IfClause::Exists => return Ok(Some(Condition::Exists)),
+        IfClause::Conditions(cs) => cs,
+    };
+    let mut out = Vec::with_capacity(conditions.len());
+    for c in conditions {
+        let lhs = match c {
+            AstCondition::Compare { lhs, .. } | AstCondition::In { lhs, .. } => lhs,
+        };
+        let (name, key) = match lhs {
+            ConditionLhs::Column(name) => (name, None),
+            ConditionLhs::Element { column, key } => (column, Some(key)),
+            ConditionLhs::Field { .. } => return Err(Error::invalid("User-defined types are not supported")),
+        };
+        let (i, col) = column(table, name)?;
+        if col.kind.is_primary_key() {
+            return Err(Error::invalid(format!("PRIMARY KEY column '{name}' cannot have IF conditions")));
+        }
+        let (element, value_ty) = match key {
+            None => (None, col.ty.clone()),
+            Some(k) => {
+                let (kty, vty) = match &col.ty {
+                    CqlType::Map { key, value, .. } => ((**key).clone(), (**value).clone()),
+                    CqlType::List { element, .. } => (CqlType::Int, (**element).clone()),
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "Invalid element access on column {name} of type {other}"
+                        )))
+                    }
+                };
+                (Some(expr::resolve(k, &Receiver::new(format!("key({name})"), kty), binds)?), vty)
+            }
+        };
+        let receiver = Receiver::new(name.clone(), value_ty.clone());
+        let (op, value) = match c {
+            AstCondition::Compare { op, value, .. } => {
+                if matches!(op, Operator::Contains | Operator::ContainsKey | Operator::Like) {
+                    return Err(Error::invalid(format!(
+                        "Unsupported operator {} in IF conditions",
+                        op.as_str()
+                    )));
+                }
+                (*op, ConditionValue::One(expr::resolve(value, &receiver, binds)?))
+            }
+            AstCondition::In { values, .. } => {
+                (Operator::Eq, ConditionValue::In(restrictions::resolve_in(values, name, &value_ty, binds)?))
+            }
+        };
+        out.push(ColumnCondition { column: i, element, op, value });
+    }
+    Ok(Some(Condition::Columns(out)))
 }
 
 /// Resolves an UPDATE.
@@ -182,9 +276,6 @@ pub fn plan_update(
     s: &UpdateStatement,
     binds: &mut BindSpecs,
 ) -> Result<ModifyPlan> {
-    if s.condition.is_some() {
-        return Err(Error::invalid("Conditional updates (IF ...) are not supported yet"));
-    }
     let using = Using::resolve(&s.using, binds)?;
     let mut ops = Vec::new();
     for a in &s.assignments {
@@ -257,8 +348,17 @@ pub fn plan_update(
         ops.push(op);
     }
     let keys = restrictions::resolve(&table, &s.where_clause, StatementKind::Update, false, binds)?;
+    let condition = resolve_condition(&table, s.condition.as_ref(), binds)?;
     check_clustering_complete(&table, &keys, &ops)?;
-    Ok(ModifyPlan { table, keys: Keys::Where(Box::new(keys)), ops, using, insert: false, delete_rows: false })
+    Ok(ModifyPlan {
+        table,
+        keys: Keys::Where(Box::new(keys)),
+        ops,
+        using,
+        insert: false,
+        delete_rows: false,
+        condition,
+    })
 }
 
 fn check_clustering_complete(table: &TableMetadata, keys: &WhereClause, ops: &[Op]) -> Result<()> {
@@ -283,9 +383,6 @@ pub fn plan_delete(
     s: &DeleteStatement,
     binds: &mut BindSpecs,
 ) -> Result<ModifyPlan> {
-    if s.condition.is_some() {
-        return Err(Error::invalid("Conditional deletions (IF ...) are not supported yet"));
-    }
     if s.using.ttl.is_some() {
         return Err(Error::invalid("TTL is not supported for DELETE statements"));
     }
@@ -321,6 +418,7 @@ pub fn plan_delete(
     }
     let using = Using::resolve(&s.using, binds)?;
     let keys = restrictions::resolve(&table, &s.where_clause, StatementKind::Delete, false, binds)?;
+    let condition = resolve_condition(&table, s.condition.as_ref(), binds)?;
     if !ops.is_empty() {
         check_clustering_complete(&table, &keys, &ops)?;
     } else if keys.clustering.prefix_width() < table.clustering_len()
@@ -329,7 +427,15 @@ pub fn plan_delete(
         return Err(Error::Server("unreachable".into()));
     }
     let delete_rows = ops.is_empty();
-    Ok(ModifyPlan { table, keys: Keys::Where(Box::new(keys)), ops, using, insert: false, delete_rows })
+    Ok(ModifyPlan {
+        table,
+        keys: Keys::Where(Box::new(keys)),
+        ops,
+        using,
+        insert: false,
+        delete_rows,
+        condition,
+    })
 }
 
 /// What building mutations needs from the node.
@@ -661,6 +767,172 @@ fn apply_op(
         }
     }
     Ok(())
+}
+
+impl ModifyPlan {
+    /// The one partition key and clustering key (empty for a partition-level or static-only
+    /// statement) a conditional statement touches.
+    pub fn conditional_target(&self, ctx: &dyn WriteContext) -> Result<(Bytes, Bytes)> {
+        let table = &self.table;
+        let (keys, prefixes) = match &self.keys {
+            Keys::Insert(values) => {
+                let pk = table.partition_key_len();
+                let mut pkv = Vec::with_capacity(pk);
+                for (e, c) in values.iter().take(pk).zip(table.partition_key()) {
+                    let v = e.as_ref().map(|e| e.eval(ctx)).transpose()?.unwrap_or(Evaluated::Null);
+                    pkv.push(Bytes::from(types::encode(
+                        &v.required(&format!("partition key part {}", c.name))?,
+                    )));
+                }
+                let mut ck = Vec::new();
+                for (e, c) in values.iter().skip(pk).zip(table.clustering()) {
+                    if let Some(e) = e {
+                        ck.push(e.eval(ctx)?.required(&format!("clustering column {}", c.name))?);
+                    }
+                }
+                (vec![rows::partition_key(table, &pkv)?], vec![ck])
+            }
+            Keys::Where(w) => {
+                let Some(pk) = &w.partition_keys else {
+                    return Err(Error::invalid("Some partition key parts are missing"));
+                };
+                (restrictions::partition_keys(table, pk, ctx)?, w.clustering.prefixes(table, ctx)?)
+            }
+        };
+        let ([key], [prefix]) = (keys.as_slice(), prefixes.as_slice()) else {
+            return Err(Error::invalid(
+                "IN on the partition key or clustering columns is not supported with conditional updates",
+            ));
+        };
+        let clustering = if table.clustering_len() == 0 {
+            sibyl_engine::clustering::empty_key()
+        } else if prefix.len() == table.clustering_len() {
+            rows::clustering_prefix(table, prefix)?.key()
+        } else if prefix.is_empty() {
+            Bytes::new()
+        } else {
+            return Err(Error::invalid("Conditional updates need the full primary key (or only the partition key for static columns)"));
+        };
+        if self.delete_rows
+            && clustering.is_empty()
+            && table.clustering_len() > 0
+            && !matches!(self.condition, Some(Condition::Columns(ref cs)) if cs.iter().all(|c| table.columns[c.column].kind == ColumnKind::Static))
+        {
+            return Err(Error::invalid("DELETE statements must restrict all PRIMARY KEY columns with equality relations in order to use IF conditions"));
+        }
+        Ok((key.clone(), clustering))
+    }
+
+    /// Whether the condition holds for the current row (`None`: no such row).
+    pub fn condition_holds(
+        &self,
+        current: Option<&[Option<rows::ColumnValue>]>,
+        exists: bool,
+        ctx: &dyn WriteContext,
+    ) -> Result<bool> {
+        let Some(condition) = &self.condition else { return Ok(true) };
+        match condition {
+            Condition::NotExists => Ok(!exists),
+            Condition::Exists => Ok(exists),
+            Condition::Columns(cs) => {
+                for c in cs {
+                    let col = &self.table.columns[c.column];
+                    let cell = current.and_then(|r| r.get(c.column)).and_then(|v| v.as_ref());
+                    let mut actual = match cell {
+                        Some(v) => {
+                            Some(types::decode(&col.ty, &v.bytes).map_err(|e| Error::Server(e.to_string()))?)
+                        }
+                        None => None,
+                    };
+                    let mut ty = col.ty.clone();
+                    if let Some(k) = &c.element {
+                        let k = k.eval(ctx)?.required(&format!("key({})", col.name))?;
+                        (actual, ty) = match (&col.ty, actual) {
+                            (CqlType::Map { key, value, .. }, Some(Value::Map(entries))) => (
+                                entries
+                                    .into_iter()
+                                    .find(|(ek, _)| types::compare(key, ek, &k).is_eq())
+                                    .map(|(_, v)| v),
+                                (**value).clone(),
+                            ),
+                            (CqlType::List { element, .. }, Some(Value::List(items))) => {
+                                let idx = if let Value::Int(i) = k { usize::try_from(i).ok() } else { None };
+                                (idx.and_then(|i| items.into_iter().nth(i)), (**element).clone())
+                            }
+                            (CqlType::Map { value, .. }, None) => (None, (**value).clone()),
+                            (CqlType::List { element, .. }, None) => (None, (**element).clone()),
+                            _ => (None, ty),
+                        };
+                    }
+                    let holds = match &c.value {
+                        ConditionValue::In(values) => {
+                            let vs = values.eval_nullable(ctx)?;
+                            vs.iter().any(|v| match (v, &actual) {
+                                (None, None) => true,
+                                (Some(v), Some(a)) => types::compare(&ty, a, v).is_eq(),
+                                _ => false,
+                            })
+                        }
+                        ConditionValue::One(e) => {
+                            let expected = match e.eval(ctx)? {
+                                Evaluated::Value(v) => Some(v),
+                                Evaluated::Null => None,
+                                Evaluated::Unset => {
+                                    return Err(Error::invalid(format!(
+                                        "Invalid 'unset' value in condition on {}",
+                                        col.name
+                                    )))
+                                }
+                            };
+                            match (&actual, &expected, c.op) {
+                                (None, None, Operator::Eq) => true,
+                                (None, None, Operator::Neq) => false,
+                                (Some(_), None, Operator::Eq) | (None, Some(_), Operator::Eq) => false,
+                                (Some(_), None, Operator::Neq) | (None, Some(_), Operator::Neq) => true,
+                                (_, None, _) => {
+                                    return Err(Error::invalid(format!(
+                                        "Invalid comparison with null for operator \"{}\"",
+                                        c.op.as_str()
+                                    )))
+                                }
+                                (None, Some(_), _) => false,
+                                (Some(a), Some(v), op) => {
+                                    let o = types::compare(&ty, a, v);
+                                    match op {
+                                        Operator::Eq => o.is_eq(),
+                                        Operator::Neq => !o.is_eq(),
+                                        Operator::Lt => o.is_lt(),
+                                        Operator::Lte => o.is_le(),
+                                        Operator::Gt => o.is_gt(),
+                                        Operator::Gte => o.is_ge(),
+                                        _ => false,
+                                    }
+                                }
+                            }
+                        }
+                    };
+                    if !holds {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Columns shown next to `[applied] = false`: the whole row for `IF NOT EXISTS`/`IF EXISTS`,
+    /// the conditioned columns otherwise.
+    #[must_use]
+    pub fn condition_columns(&self) -> Vec<usize> {
+        match &self.condition {
+            Some(Condition::Columns(cs)) => {
+                let mut v: Vec<usize> = cs.iter().map(|c| c.column).collect();
+                v.dedup();
+                v
+            }
+            _ => (0..self.table.columns.len()).collect(),
+        }
+    }
 }
 
 /// Largest value of a single cell (Cassandra's `native_transport_max_frame_size` bounds the

@@ -32,6 +32,25 @@ pub enum EqOrIn {
 }
 
 impl EqOrIn {
+    /// The values, where null is allowed (IF conditions).
+    pub fn eval_nullable(&self, ctx: &dyn EvalContext) -> Result<Vec<Option<Value>>> {
+        let one = |e: &Expr| -> Result<Option<Value>> {
+            match e.eval(ctx)? {
+                Evaluated::Value(v) => Ok(Some(v)),
+                Evaluated::Null => Ok(None),
+                Evaluated::Unset => Err(Error::invalid("Invalid unset value in IN condition")),
+            }
+        };
+        match self {
+            EqOrIn::Eq(e) => Ok(vec![one(e)?]),
+            EqOrIn::In(es) => es.iter().map(one).collect(),
+            EqOrIn::InMarker(e) => match e.eval(ctx)? {
+                Evaluated::Value(Value::List(items)) => Ok(items.into_iter().map(Some).collect()),
+                _ => Err(Error::invalid("Invalid null value for IN condition")),
+            },
+        }
+    }
+
     fn eval(&self, ctx: &dyn EvalContext, what: &str) -> Result<Vec<Value>> {
         match self {
             EqOrIn::Eq(e) => Ok(vec![e.eval(ctx)?.required(what)?]),
@@ -702,7 +721,12 @@ fn element_type(ty: &CqlType, name: &str, key: bool) -> Result<CqlType> {
     }
 }
 
-fn resolve_in(values: &InValues, name: &str, ty: &CqlType, binds: &mut BindSpecs) -> Result<EqOrIn> {
+pub(crate) fn resolve_in(
+    values: &InValues,
+    name: &str,
+    ty: &CqlType,
+    binds: &mut BindSpecs,
+) -> Result<EqOrIn> {
     match values {
         InValues::Terms(terms) => {
             let r = Receiver::new(name.to_string(), ty.clone());
