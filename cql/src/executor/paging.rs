@@ -1,7 +1,8 @@
 //! The paging state handed to clients: where the next page of a SELECT resumes.
 //!
 //! Clients treat it as opaque bytes and send it back, so it is untrusted input: it is versioned,
-//! checksummed and bounded, and a damaged one is refused with an Invalid error.
+//! checksummed and bounded, and a damaged one is refused with an Invalid error. The format is
+//! documented in `docs/format/paging-state.md`.
 //!
 //! ```text
 //! paging_state := version u8 (= 1) | flags u8 (bit 0: resumes inside the partition)
@@ -97,6 +98,26 @@ fn put(out: &mut Vec<u8>, b: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The encoding is a format clients keep between requests (and across a node upgrade):
+    /// it must not change by accident. See docs/format/paging-state.md.
+    #[test]
+    fn paging_state_has_a_stable_encoding() {
+        let s = PagingState {
+            key: Bytes::from_static(&[0, 0, 0, 1]),
+            clustering: Some(Bytes::from_static(&[0x40, 0x80, 0, 0, 3, 0, 1, 0x38])),
+            remaining: 7,
+            remaining_in_partition: u32::MAX,
+        };
+        let b = s.encode();
+        let body: &[u8] = &[
+            1, 1, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 8, 0x40, 0x80, 0, 0, 3, 0, 1, 0x38, 0, 0, 0, 7, 0xff,
+            0xff, 0xff, 0xff,
+        ];
+        assert_eq!(&b[..body.len()], body);
+        assert_eq!(&b[body.len()..], &crc32fast::hash(body).to_be_bytes());
+        assert_eq!(PagingState::decode(&b).unwrap(), s);
+    }
 
     #[test]
     fn paging_state_round_trips_and_every_damage_is_refused() {
