@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::cache::{CacheStats, ChunkCache};
 use crate::clustering::KEY_END;
 use crate::commitlog::replay::{self, RecordError, ReplayReport};
 use crate::commitlog::{self, CommitLog, CommitLogOptions, Position, SegmentId, SyncMode};
@@ -63,6 +64,8 @@ pub struct EngineOptions {
     /// `memtable_cleanup_threshold`: fraction of the space at which the largest memtable is
     /// flushed.
     pub memtable_cleanup_threshold: f64,
+    /// `file_cache_size`: memory for decompressed SSTable chunks (0 disables the cache).
+    pub chunk_cache_bytes: usize,
 }
 
 impl EngineOptions {
@@ -78,6 +81,7 @@ impl EngineOptions {
             commitlog_ignore_replay_errors: false,
             memtable_space_bytes: 512 << 20,
             memtable_cleanup_threshold: 0.33,
+            chunk_cache_bytes: 256 << 20,
         }
     }
 }
@@ -111,6 +115,7 @@ struct Inner {
     commit_log: CommitLog,
     tables: RwLock<HashMap<TableId, Arc<Table>>>,
     memtable_bytes: AtomicUsize,
+    chunk_cache: Arc<ChunkCache>,
     memory_lock: Mutex<()>,
     memory_freed: Condvar,
     flush_tx: Mutex<Option<SyncSender<TableId>>>,
@@ -135,7 +140,8 @@ impl Engine {
         for d in [&options.data_dir, &options.commitlog_dir] {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        let tables = load_tables(&options.data_dir)?;
+        let chunk_cache = Arc::new(ChunkCache::new(options.chunk_cache_bytes));
+        let tables = load_tables(&options.data_dir, &chunk_cache)?;
         let mut flushed: HashMap<TableId, Position> = HashMap::new();
         for (id, t) in &tables {
             let upto = t.current_view().sstables.iter().map(|s| s.stats().commitlog_upper).max();
@@ -180,6 +186,7 @@ impl Engine {
             commit_log,
             tables: RwLock::new(tables),
             memtable_bytes: AtomicUsize::new(0),
+            chunk_cache,
             memory_lock: Mutex::new(()),
             memory_freed: Condvar::new(),
             flush_tx: Mutex::new(None),
@@ -310,6 +317,12 @@ impl Engine {
         self.inner.commit_log.mark_flushed(id, position)?;
         tracing::info!(keyspace = %table.options.keyspace, table = %table.options.name, sstables = old.sstables.len(), "table truncated");
         Ok(())
+    }
+
+    /// Statistics of the chunk cache (hits, misses, size).
+    #[must_use]
+    pub fn chunk_cache_stats(&self) -> CacheStats {
+        self.inner.chunk_cache.stats()
     }
 
     /// Options of every table.
@@ -559,7 +572,7 @@ fn new_table(options: TableOptions, dir: PathBuf, sstables: Vec<Arc<SsTable>>, n
     }
 }
 
-fn load_tables(data_dir: &Path) -> Result<HashMap<TableId, Arc<Table>>> {
+fn load_tables(data_dir: &Path, cache: &Arc<ChunkCache>) -> Result<HashMap<TableId, Arc<Table>>> {
     let mut out = HashMap::new();
     let read = |d: &Path| std::fs::read_dir(d).map_err(|e| Error::io(d, e));
     for ks in read(data_dir)? {
@@ -593,6 +606,7 @@ fn load_tables(data_dir: &Path) -> Result<HashMap<TableId, Arc<Table>>> {
                         desc.delete_files().map_err(|e| Error::io(&dir, e))?;
                         continue;
                     }
+                    sstable.attach_cache(cache);
                     sstables.push(Arc::new(sstable));
                 } else {
                     tracing::info!(dir = %dir.display(), generation = generation.0, "deleting an SSTable whose write was interrupted (no TOC)");
@@ -688,7 +702,7 @@ fn flush_table(inner: &Inner, table: &Arc<Table>, upto: Option<Position>) -> Res
     }
     let pending: Vec<(Arc<Memtable>, Position)> = table.current_view().flushing.clone();
     for (memtable, position) in pending {
-        let sstable = write_sstable(table, &memtable, position)?;
+        let sstable = write_sstable(table, &memtable, position, &inner.chunk_cache)?;
         {
             let mut view = table.view.write();
             let mut next = View::clone(&view);
@@ -706,7 +720,12 @@ fn flush_table(inner: &Inner, table: &Arc<Table>, upto: Option<Position>) -> Res
     Ok(())
 }
 
-fn write_sstable(table: &Table, memtable: &Memtable, position: Position) -> Result<Option<Arc<SsTable>>> {
+fn write_sstable(
+    table: &Table,
+    memtable: &Memtable,
+    position: Position,
+    cache: &Arc<ChunkCache>,
+) -> Result<Option<Arc<SsTable>>> {
     if memtable.is_empty() {
         return Ok(None);
     }
@@ -742,5 +761,7 @@ fn write_sstable(table: &Table, memtable: &Memtable, position: Position) -> Resu
     }
     let stats = writer.finish(position, 0)?;
     tracing::debug!(table = %table.options.name, generation = desc.generation.0, partitions = stats.partition_count, "memtable flushed");
-    Ok(Some(Arc::new(SsTable::open(desc)?)))
+    let sstable = SsTable::open(desc)?;
+    sstable.attach_cache(cache);
+    Ok(Some(Arc::new(sstable)))
 }

@@ -5,6 +5,7 @@
 //! [`sstable`]s; [`Engine::read`] merges all of them through [`read`]. `docs/architecture.md`
 //! walks both paths file by file.
 
+pub mod cache;
 pub mod cell;
 pub mod clock;
 pub mod clustering;
@@ -22,6 +23,7 @@ pub mod sstable;
 pub mod table;
 pub mod token;
 
+pub use cache::{CacheStats, ChunkCache};
 pub use cell::{Cell, DeletionTime, LivenessInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use clustering::{Bound, ClusteringBuilder, Order, Slice};

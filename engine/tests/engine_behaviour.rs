@@ -340,3 +340,24 @@ fn truncate_removes_every_earlier_row_durably_and_keeps_later_writes() {
     // table.meta plus one SSTable (six components) flushed after replay.
     assert_eq!(files, 7, "truncated SSTable files must be gone");
 }
+
+#[test]
+fn repeated_reads_are_served_by_the_chunk_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, t) = open_with_table(dir.path());
+    for i in 0..200 {
+        engine.apply(insert(t, pk(i), 1, 10, "value")).unwrap();
+    }
+    engine.flush(t).unwrap();
+    let sstable = engine.sstables(t).unwrap()[0].clone();
+    assert_eq!(visible(&engine, t, pk(7)).len(), 1);
+    let decompressed = sstable.chunks_read();
+    let before = engine.chunk_cache_stats();
+    for _ in 0..50 {
+        assert_eq!(visible(&engine, t, pk(7)).len(), 1);
+    }
+    let after = engine.chunk_cache_stats();
+    assert_eq!(sstable.chunks_read(), decompressed, "cached chunks must not be decompressed again");
+    assert!(after.hits >= before.hits + 50, "{before:?} -> {after:?}");
+    assert!(after.size_bytes > 0 && after.size_bytes <= after.capacity_bytes);
+}

@@ -49,6 +49,10 @@ pub struct NodeConfig {
     pub memtable_heap_space_in_mb: Option<u64>,
     /// Fraction of the memtable space at which the largest memtable is flushed.
     pub memtable_cleanup_threshold: Option<f64>,
+    /// Memory for decompressed SSTable chunks, e.g. `256MiB` (0 disables the cache).
+    pub file_cache_size: Option<String>,
+    /// Older spelling, in MiB.
+    pub file_cache_size_in_mb: Option<u64>,
     /// Name of the cluster (`system.local.cluster_name`).
     pub cluster_name: Option<String>,
     /// Tokens this node owns on the ring (chosen at random on the first start, then kept).
@@ -184,6 +188,9 @@ impl NodeConfig {
                 bail!("memtable_cleanup_threshold must be in (0, 1], got {t}");
             }
             o.memtable_cleanup_threshold = t;
+        }
+        if let Some(b) = either_size("file_cache_size", &self.file_cache_size, self.file_cache_size_in_mb)? {
+            o.chunk_cache_bytes = usize::try_from(b).context("file_cache_size is too large")?;
         }
         o.commitlog_ignore_replay_errors = self.commitlog_ignore_replay_errors.unwrap_or(false);
         Ok(o)

@@ -43,6 +43,8 @@ pub struct SsTable {
     size_on_disk: u64,
     /// Chunks decompressed by reads (for tests and statistics).
     chunks_read: AtomicU64,
+    /// The engine's chunk cache and this SSTable's id in it.
+    cache: std::sync::OnceLock<(Arc<crate::cache::ChunkCache>, u64)>,
 }
 
 fn map(path: &std::path::Path) -> Result<Mmap> {
@@ -147,6 +149,7 @@ impl SsTable {
             summary,
             size_on_disk,
             chunks_read: AtomicU64::new(0),
+            cache: std::sync::OnceLock::new(),
         })
     }
 
@@ -168,7 +171,14 @@ impl SsTable {
         self.size_on_disk
     }
 
-    /// Chunks decompressed by reads so far.
+    /// Serves this SSTable's chunks through `cache` from now on.
+    pub fn attach_cache(&self, cache: &Arc<crate::cache::ChunkCache>) {
+        if cache.is_enabled() {
+            let _ = self.cache.set((Arc::clone(cache), cache.register()));
+        }
+    }
+
+    /// Chunks decompressed by reads so far (chunk cache hits are not counted).
     #[must_use]
     pub fn chunks_read(&self) -> u64 {
         self.chunks_read.load(Ordering::Relaxed)
@@ -333,8 +343,17 @@ impl DataCursor {
         if index >= self.table.chunks.offsets.len() {
             return Err(self.corruption("read past the last chunk"));
         }
-        self.table.chunks_read.fetch_add(1, Ordering::Relaxed);
         let t = Arc::clone(&self.table);
+        let cache = t.cache.get();
+        let chunk_no = u32::try_from(index).unwrap_or(u32::MAX);
+        if let Some((cache, id)) = cache {
+            if let Some(chunk) = cache.get(*id, chunk_no) {
+                self.chunk = chunk;
+                self.chunk_index = index;
+                return Ok(());
+            }
+        }
+        self.table.chunks_read.fetch_add(1, Ordering::Relaxed);
         self.chunk_index = usize::MAX;
         // Reuse the buffer when no clone shares it.
         let buf = match Arc::get_mut(&mut self.chunk) {
@@ -348,6 +367,9 @@ impl DataCursor {
             .read_chunk(&t.data, index, buf)
             .map_err(|(offset, reason)| Error::corruption(t.desc.path(Component::Data), offset, reason))?;
         self.chunk_index = index;
+        if let Some((cache, id)) = cache {
+            cache.insert(*id, chunk_no, Arc::clone(&self.chunk));
+        }
         Ok(())
     }
 
