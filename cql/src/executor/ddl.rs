@@ -237,7 +237,7 @@ pub fn execute(
                 if s.if_exists {
                     return Ok(None);
                 }
-                return Err(Error::config(format!("Keyspace '{}' does not exist", s.name)));
+                return Err(Error::invalid(format!("Keyspace '{}' doesn't exist", s.name)));
             };
             if is_system_keyspace(&s.name) {
                 return Err(Error::Unauthorized(format!("{} keyspace is not user-modifiable.", s.name)));
@@ -253,7 +253,7 @@ pub fn execute(
                 if s.if_exists {
                     return Ok(None);
                 }
-                return Err(Error::config(format!("Cannot drop non existing keyspace '{}'.", s.name)));
+                return Err(Error::invalid(format!("Keyspace '{}' doesn't exist", s.name)));
             };
             if is_system_keyspace(&s.name) {
                 return Err(Error::Unauthorized(format!("{} keyspace is not user-modifiable.", s.name)));

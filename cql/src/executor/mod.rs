@@ -835,10 +835,11 @@ pub enum BatchItem {
 }
 
 fn parse(text: &str) -> Result<Statement> {
-    parser::parse_statement(text).map_err(|e| Error::Syntax {
-        line: e.line,
-        column: e.column,
-        message: e.message,
+    parser::parse_statement(text).map_err(|e| match e.kind {
+        parser::ParseErrorKind::Invalid => Error::Invalid(e.message),
+        parser::ParseErrorKind::Syntax => {
+            Error::Syntax { line: e.line, column: e.column, message: e.message }
+        }
     })
 }
 

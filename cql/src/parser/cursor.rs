@@ -211,13 +211,28 @@ impl<'a> Parser<'a> {
         Err(Fail)
     }
 
+    /// Like [`Parser::fatal_at`], for a rule Cassandra checks after parsing: reported as an
+    /// invalid query, not a syntax error.
+    pub(crate) fn invalid_at<T>(&mut self, at: usize, message: impl Into<String>) -> PResult<T> {
+        let r = self.fatal_at(at, message);
+        if let Some(f) = &mut self.fatal {
+            f.kind = super::ParseErrorKind::Invalid;
+        }
+        r
+    }
+
     /// An error at `tok`: the line comes from the lexer, the column (in characters, like
     /// ANTLR) is computed here, once.
     fn error_at(&self, tok: &Token<'_>, message: String) -> ParseError {
         let before = self.src.get(..tok.offset).unwrap_or(self.src);
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before.get(line_start..).map_or(0, |l| l.chars().count());
-        ParseError { line: tok.line, column: u32::try_from(column).unwrap_or(u32::MAX), message }
+        ParseError {
+            line: tok.line,
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+            message,
+            kind: super::ParseErrorKind::Syntax,
+        }
     }
 
     /// The error to report after a failed parse.

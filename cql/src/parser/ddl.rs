@@ -212,7 +212,7 @@ impl<'a> Parser<'a> {
                 self.expect_kw("KEY")?;
                 let pk = self.primary_key_clause()?;
                 if primary_key.replace(pk).is_some() {
-                    return self.fatal_at(at, "Multiple PRIMARY KEYs specified (exactly one required)");
+                    return self.invalid_at(at, "Multiple PRIMARY KEYs specified (exactly one required)");
                 }
             } else {
                 let column = self.column_definition()?;
@@ -225,7 +225,7 @@ impl<'a> Parser<'a> {
                     };
                     if primary_key.replace(pk).is_some() {
                         return self
-                            .fatal_at(pk_at, "Multiple PRIMARY KEYs specified (exactly one required)");
+                            .invalid_at(pk_at, "Multiple PRIMARY KEYs specified (exactly one required)");
                     }
                 }
                 columns.push(column);
@@ -242,7 +242,7 @@ impl<'a> Parser<'a> {
         }
         let Some(primary_key) = primary_key else {
             let at = self.pos().saturating_sub(1);
-            return self.fatal_at(at, "No PRIMARY KEY specified (exactly one required)");
+            return self.invalid_at(at, "No PRIMARY KEY specified (exactly one required)");
         };
         let mut options = TableOptions::default();
         if self.accept_kw("WITH") {

@@ -111,6 +111,20 @@ pub struct ParseError {
     pub column: u32,
     /// What went wrong, e.g. `mismatched input 'FORM' expecting FROM`.
     pub message: String,
+    /// Whether the text is not CQL at all (a syntax error) or CQL that Cassandra refuses when it
+    /// prepares the statement (an invalid query), which the protocol reports with another code.
+    pub kind: ParseErrorKind,
+}
+
+/// What kind of error a [`ParseError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParseErrorKind {
+    /// The text does not parse (protocol `Syntax_error`).
+    #[default]
+    Syntax,
+    /// The text parses but breaks a rule Cassandra checks on the parsed statement (protocol
+    /// `Invalid`), e.g. a table with no or several PRIMARY KEYs.
+    Invalid,
 }
 
 /// A statement with its bind markers.
