@@ -152,17 +152,23 @@ impl Engine {
             &options.commitlog_dir,
             options.commitlog_ignore_replay_errors,
             |pos, payload| {
-                let m = Mutation::decode(payload).map_err(|e| RecordError::Undecodable(e.to_string()))?;
-                let Some(t) = tables.get(&m.table) else {
-                    skipped_records += 1; // the table was dropped
-                    return Ok(());
-                };
-                if flushed.get(&m.table).is_some_and(|upto| pos < *upto) {
-                    skipped_records += 1; // already in an SSTable
-                    return Ok(());
+                let mutations = crate::serialization::decode_record(payload)
+                    .map_err(|e| RecordError::Undecodable(e.to_string()))?;
+                let mut applied = false;
+                for m in mutations {
+                    let Some(t) = tables.get(&m.table) else {
+                        continue; // the table was dropped
+                    };
+                    if flushed.get(&m.table).is_some_and(|upto| pos < *upto) {
+                        continue; // already in an SSTable
+                    }
+                    let dk = DecoratedKey::new(m.update.key.clone());
+                    t.current_view().memtable.apply(&dk, m.update);
+                    applied = true;
                 }
-                let dk = DecoratedKey::new(m.update.key.clone());
-                t.current_view().memtable.apply(&dk, m.update);
+                if !applied {
+                    skipped_records += 1;
+                }
                 Ok(())
             },
         )?;
@@ -366,6 +372,55 @@ impl Engine {
         } else if total >= cleanup {
             if let Some(largest) = largest_memtable(&self.inner) {
                 request_flush(&self.inner, &largest);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies several mutations atomically: they are logged as one commit log record, so after
+    /// a crash replay finds all of them or none (Cassandra's logged batch guarantee), and they
+    /// enter the memtables while no flush can split them.
+    pub fn apply_batch(&self, mutations: Vec<Mutation>) -> Result<()> {
+        if mutations.len() <= 1 {
+            return mutations.into_iter().try_for_each(|m| self.apply(m));
+        }
+        if mutations.len() > crate::serialization::MAX_BATCH_MUTATIONS {
+            return Err(Error::InvalidRequest(format!(
+                "batch of {} mutations exceeds {}",
+                mutations.len(),
+                crate::serialization::MAX_BATCH_MUTATIONS
+            )));
+        }
+        let mut tables: Vec<Arc<Table>> = Vec::new();
+        for m in &mutations {
+            validate(m)?;
+            if !tables.iter().any(|t| t.options.id == m.table) {
+                tables.push(self.table(m.table)?);
+            }
+        }
+        // A fixed lock order (by table id) so two batches never wait on each other's locks.
+        tables.sort_by_key(|t| t.options.id);
+        let ids: Vec<TableId> = tables.iter().map(|t| t.options.id).collect();
+        let mut payload =
+            Vec::with_capacity(64 + mutations.iter().map(|m| m.update.size_bytes() + 32).sum::<usize>());
+        crate::serialization::encode_batch(&mutations, &mut payload);
+        self.wait_for_memory()?;
+        let appended = {
+            let views: Vec<_> = tables.iter().map(|t| t.view.read()).collect();
+            let appended = self.inner.commit_log.append_for(&ids, &payload)?;
+            for m in mutations {
+                let i = ids.binary_search(&m.table).map_err(|_| Error::UnknownTable(m.table))?;
+                let dk = DecoratedKey::new(m.update.key.clone());
+                let added = views[i].memtable.apply(&dk, m.update);
+                self.inner.memtable_bytes.fetch_add(added, Ordering::Relaxed);
+                tables[i].counters.writes.fetch_add(1, Ordering::Relaxed);
+            }
+            appended
+        };
+        self.inner.commit_log.wait_durable(appended.end)?;
+        for t in &tables {
+            if t.current_view().memtable.size_bytes() as u64 >= t.options.memtable_flush_size_bytes {
+                request_flush(&self.inner, t);
             }
         }
         Ok(())

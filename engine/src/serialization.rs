@@ -27,6 +27,11 @@ use crate::row::Row;
 
 /// Version byte of the mutation encoding.
 pub const MUTATION_VERSION: u8 = 1;
+/// First byte of a commit log record holding several mutations applied atomically (a logged
+/// batch): `2 | count varint | (len varint | mutation)*`.
+pub const BATCH_RECORD: u8 = 2;
+/// Most mutations in one batch record.
+pub const MAX_BATCH_MUTATIONS: usize = 65_535;
 /// Largest single cell value (Cassandra's practical limit is 2 GiB; we bound at 256 MiB).
 pub const MAX_VALUE_BYTES: usize = 256 << 20;
 
@@ -80,6 +85,44 @@ impl Mutation {
             return Err(r.error("trailing bytes after mutation"));
         }
         Ok(Mutation { table, update: PartitionUpdate { key, header, rows } })
+    }
+}
+
+/// Encodes several mutations as one commit log record: replay applies all of them or, if the
+/// record is torn or damaged, none.
+pub fn encode_batch(mutations: &[Mutation], out: &mut Vec<u8>) {
+    assert!(mutations.len() <= MAX_BATCH_MUTATIONS, "batch of {} mutations", mutations.len());
+    out.push(BATCH_RECORD);
+    put_varint(out, mutations.len() as u64);
+    let mut one = Vec::new();
+    for m in mutations {
+        one.clear();
+        m.encode(&mut one);
+        put_len_prefixed(out, &one);
+    }
+}
+
+/// Decodes a commit log record: one mutation, or a batch of them.
+pub fn decode_record(bytes: &[u8]) -> DecodeResult<Vec<Mutation>> {
+    match bytes.first() {
+        Some(&BATCH_RECORD) => {
+            let mut r = Reader::new(bytes);
+            r.u8()?;
+            let n = r.count(1)?;
+            if n > MAX_BATCH_MUTATIONS {
+                return Err(r.error(format!("batch record of {n} mutations exceeds {MAX_BATCH_MUTATIONS}")));
+            }
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let m = r.len_prefixed(bytes.len())?;
+                out.push(Mutation::decode(m)?);
+            }
+            if !r.is_empty() {
+                return Err(r.error("trailing bytes after batch record"));
+            }
+            Ok(out)
+        }
+        _ => Ok(vec![Mutation::decode(bytes)?]),
     }
 }
 
@@ -307,6 +350,35 @@ mod tests {
                 bad[i] ^= x;
                 let _ = Mutation::decode(&bad);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use crate::row::Row;
+
+    fn mutation(i: u8) -> Mutation {
+        let mut row = Row::new(crate::clustering::empty_key());
+        row.add_cell(crate::cell::Cell::live(crate::ids::ColumnId(1), 5, Bytes::from(vec![i; 3])));
+        Mutation {
+            table: TableId(uuid::Uuid::from_u128(u128::from(i))),
+            update: PartitionUpdate::new(Bytes::from(vec![i])).with_row(row),
+        }
+    }
+
+    #[test]
+    fn batch_records_round_trip_and_single_records_still_decode() {
+        let batch = vec![mutation(1), mutation(2), mutation(3)];
+        let mut out = Vec::new();
+        encode_batch(&batch, &mut out);
+        assert_eq!(decode_record(&out).unwrap(), batch);
+        let mut one = Vec::new();
+        batch[0].encode(&mut one);
+        assert_eq!(decode_record(&one).unwrap(), vec![batch[0].clone()]);
+        for cut in 0..out.len() {
+            assert!(decode_record(&out[..cut]).is_err(), "truncated at {cut}");
         }
     }
 }

@@ -792,17 +792,16 @@ impl Executor {
                 self.check_consistency(t, consistency)?;
             }
         }
-        for m in mutations {
-            self.engine.apply(m)?;
-        }
+        // One commit log record: a batch (or a multi-partition statement) is applied whole or,
+        // after a crash, not at all.
+        self.engine.apply_batch(mutations)?;
         Ok(())
     }
 
-    /// Applies mutations without consistency checks (the node's own tables).
+    /// Applies mutations without consistency checks (the node's own tables), atomically: a
+    /// schema change never leaves half its rows after a crash.
     pub(crate) fn apply_internal(&self, mutations: Vec<Mutation>) -> Result<()> {
-        for m in mutations {
-            self.engine.apply(m)?;
-        }
+        self.engine.apply_batch(mutations)?;
         Ok(())
     }
 

@@ -193,6 +193,12 @@ impl CommitLog {
 
     /// Appends one record for `table`. Does not wait for durability: see [`Self::wait_durable`].
     pub fn append(&self, table: TableId, payload: &[u8]) -> Result<Appended> {
+        self.append_for(&[table], payload)
+    }
+
+    /// Appends one record that holds writes to several tables (a logged batch): every table
+    /// keeps the segment until it is flushed past the record.
+    pub fn append_for(&self, tables: &[TableId], payload: &[u8]) -> Result<Appended> {
         self.check_poisoned()?;
         let max = self.shared.options.max_record_bytes();
         if payload.is_empty() || payload.len() > max {
@@ -213,7 +219,9 @@ impl CommitLog {
         active.file.write_all_at(frame, u64::from(*offset)).map_err(|e| Error::io(&active.path, e))?;
         *offset += frame_len;
         let end = Position { segment: active.id, offset: *offset };
-        active.dirty.insert(table, end.offset);
+        for table in tables {
+            active.dirty.insert(*table, end.offset);
+        }
         st.written = end;
         drop(st);
         if !matches!(self.shared.options.sync, SyncMode::Periodic { .. }) {

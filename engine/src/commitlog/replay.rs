@@ -51,9 +51,19 @@ pub fn replay(
         return Ok(report);
     }
     let segments = segment::list_segments(dir).map_err(|e| Error::io(dir, e))?;
-    let count = segments.len();
+    // The segments after the last one holding a record are spares the allocator prepared ahead
+    // of time (or were being created at a crash): a torn record at the end of the last segment
+    // with records is still the end of the log, not damage in its middle.
+    let mut last_with_records = 0;
+    for (i, (_, path)) in segments.iter().enumerate().rev() {
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if segment::find_next_valid_record(&data, 0, data.len()).is_some() {
+            last_with_records = i;
+            break;
+        }
+    }
     for (i, (id, path)) in segments.into_iter().enumerate() {
-        let newest = i + 1 == count;
+        let newest = i >= last_with_records;
         report.segments += 1;
         report.last_segment = Some(id);
         let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
