@@ -401,9 +401,16 @@ pub struct PageOptions {
     pub paging_state: Option<Bytes>,
 }
 
+/// Most bytes of row values in one result. A page reaching it ends early (the protocol allows
+/// short pages; drivers fetch the next one); an unpaged result reaching it is refused, so one
+/// request cannot make the node build an unbounded response.
+pub const MAX_RESULT_BYTES: usize = 16 << 20;
+
 struct Output<'a> {
     plan: &'a SelectPlan,
     rows: Vec<Vec<Option<Bytes>>>,
+    bytes: usize,
+    paged: bool,
     aggregates: Option<AggregateState>,
     remaining: u64,
     page_left: u64,
@@ -428,6 +435,8 @@ pub fn execute(
     let mut out = Output {
         plan,
         rows: Vec::new(),
+        bytes: 0,
+        paged: page_size.is_some(),
         aggregates: plan.aggregate.then(|| AggregateState::new(&plan.selectors)),
         remaining: state.as_ref().map_or(limit, |s| u64::from(s.remaining)),
         page_left: page_size.map_or(u64::MAX, |p| p as u64),
@@ -715,6 +724,8 @@ fn ordered_multi_partition(
     let mut out = Output {
         plan,
         rows: Vec::new(),
+        bytes: 0,
+        paged: false,
         aggregates: plan.aggregate.then(|| AggregateState::new(&plan.selectors)),
         remaining: limit,
         page_left: u64::MAX,
@@ -738,11 +749,21 @@ impl Output<'_> {
         }
         let mut row = Vec::with_capacity(self.plan.selectors.len());
         for s in &self.plan.selectors {
-            row.push(eval_selector(s, r, token)?);
+            let v = eval_selector(s, r, token)?;
+            self.bytes += 4 + v.as_ref().map_or(0, Bytes::len);
+            row.push(v);
         }
         self.rows.push(row);
         self.remaining = self.remaining.saturating_sub(1);
         self.page_left = self.page_left.saturating_sub(1);
+        if self.bytes >= MAX_RESULT_BYTES {
+            if !self.paged {
+                return Err(Error::invalid(format!(
+                    "The result of this unpaged query exceeds {MAX_RESULT_BYTES} bytes; page it (set a fetch size) or add a LIMIT"
+                )));
+            }
+            self.page_left = 0;
+        }
         Ok(())
     }
 
