@@ -20,7 +20,7 @@ use sibyl_engine::clustering::{decode_components, ClusteringBuilder};
 use sibyl_engine::{Cell, ColumnId, LivenessInfo, PartitionData, Row};
 
 use crate::error::{Error, Result};
-use crate::schema::{ColumnKind, ColumnMetadata, TableMetadata};
+use crate::schema::{ColumnMetadata, TableMetadata};
 use crate::types::{self, CqlType, Value};
 
 /// Largest partition key component and clustering value (Cassandra's 64 KiB key limit).
@@ -360,10 +360,4 @@ fn collection_value(col: &ColumnMetadata, cells: &[Cell], now_seconds: u32) -> R
     let newest = live.iter().max_by_key(|c| c.timestamp).map_or(i64::MIN, |c| c.timestamp);
     let ttl = live.iter().find_map(|c| remaining_ttl(c, now_seconds));
     Ok(Some(ColumnValue { bytes: Bytes::from(out), timestamp: newest, ttl }))
-}
-
-/// Whether `column` lives in the static row.
-#[must_use]
-pub fn is_static(column: &ColumnMetadata) -> bool {
-    column.kind == ColumnKind::Static
 }

@@ -5,7 +5,6 @@
 //! Engine tables no schema row names (left by such a crash) are dropped at start.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 
 use sibyl_engine::{ColumnId, Order, TableId, TableOptions};
 use uuid::Uuid;
@@ -15,7 +14,7 @@ use crate::ast::{self, AlterTableAction, Statement};
 use crate::error::{Error, Result};
 use crate::schema::options::OptionValue;
 use crate::schema::{
-    self, is_system_keyspace, persist, system, ColumnKind, ColumnMetadata, DroppedColumn, KeyspaceMetadata,
+    is_system_keyspace, persist, system, ColumnKind, ColumnMetadata, DroppedColumn, KeyspaceMetadata,
     KeyspaceParams, Schema, TableMetadata, TableParams,
 };
 use crate::types::{CqlType, Value};
@@ -524,10 +523,4 @@ fn alter_table(table: &TableMetadata, action: &AlterTableAction, ts: i64) -> Res
         return Ok(None);
     }
     Ok(Some(rebuilt))
-}
-
-/// Used by tests: the schema's table.
-#[must_use]
-pub fn table_of(schema: &Schema, keyspace: &str, name: &str) -> Option<Arc<TableMetadata>> {
-    schema::Schema::table(schema, keyspace, name).cloned()
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sibyl_engine::{
-    ColumnId, DeletionTime, Mutation, PartitionUpdate, RangeTombstone, ReadCommand, Row, Slice, TableId,
+    DeletionTime, Mutation, PartitionUpdate, RangeTombstone, ReadCommand, Row, Slice, TableId,
 };
 
 use super::expr::{self, BindSpecs, EvalContext, Evaluated, Expr, Receiver};
@@ -421,10 +421,6 @@ pub fn plan_delete(
     let condition = resolve_condition(&table, s.condition.as_ref(), binds)?;
     if !ops.is_empty() {
         check_clustering_complete(&table, &keys, &ops)?;
-    } else if keys.clustering.prefix_width() < table.clustering_len()
-        && keys.clustering.prefix.iter().any(|_| false)
-    {
-        return Err(Error::Server("unreachable".into()));
     }
     let delete_rows = ops.is_empty();
     Ok(ModifyPlan {
@@ -527,40 +523,17 @@ impl ModifyPlan {
         let wt = WriteTime { timestamp, ttl, now_seconds: ctx.now_seconds() };
 
         // The partitions and clustering prefixes written.
-        let (keys, prefixes, slices): (Vec<Bytes>, Vec<Vec<Value>>, Option<Vec<Slice>>) = match &self.keys {
-            Keys::Insert(values) => {
-                let pk = table.partition_key_len();
-                let mut pkv = Vec::with_capacity(pk);
-                for (e, c) in values.iter().take(pk).zip(table.partition_key()) {
-                    let v = e.as_ref().map(|e| e.eval(ctx)).transpose()?.unwrap_or(Evaluated::Null);
-                    pkv.push(Bytes::from(types::encode(
-                        &v.required(&format!("partition key part {}", c.name))?,
-                    )));
-                }
-                let mut ck = Vec::new();
-                for (e, c) in values.iter().skip(pk).zip(table.clustering()) {
-                    if let Some(e) = e {
-                        ck.push(e.eval(ctx)?.required(&format!("clustering column {}", c.name))?);
-                    }
-                }
-                (vec![rows::partition_key(table, &pkv)?], vec![ck], None)
+        let (keys, prefixes) = self.keys_and_prefixes(ctx)?;
+        let slices = match &self.keys {
+            Keys::Where(w)
+                if self.delete_rows
+                    && (w.clustering.slice.is_some()
+                        || w.clustering.prefix_width() < table.clustering_len())
+                    && w.has_clustering_restrictions =>
+            {
+                Some(w.clustering.slices(table, ctx)?)
             }
-            Keys::Where(w) => {
-                let Some(pk) = &w.partition_keys else {
-                    return Err(Error::invalid("Some partition key parts are missing"));
-                };
-                let keys = restrictions::partition_keys(table, pk, ctx)?;
-                let prefixes = w.clustering.prefixes(table, ctx)?;
-                let slices = if self.delete_rows
-                    && (w.clustering.slice.is_some() || w.clustering.prefix_width() < table.clustering_len())
-                    && w.has_clustering_restrictions
-                {
-                    Some(w.clustering.slices(table, ctx)?)
-                } else {
-                    None
-                };
-                (keys, prefixes, slices)
-            }
+            _ => None,
         };
         let full_clustering = |p: &[Value]| p.len() == table.clustering_len();
         for key in &keys {
@@ -770,11 +743,12 @@ fn apply_op(
 }
 
 impl ModifyPlan {
-    /// The one partition key and clustering key (empty for a partition-level or static-only
-    /// statement) a conditional statement touches.
-    pub fn conditional_target(&self, ctx: &dyn WriteContext) -> Result<(Bytes, Bytes)> {
+    /// The partition keys the statement writes and the clustering prefixes (values) it
+    /// names: full keys, shorter prefixes for range deletions, or none for partition-level
+    /// and static-only writes.
+    fn keys_and_prefixes(&self, ctx: &dyn WriteContext) -> Result<(Vec<Bytes>, Vec<Vec<Value>>)> {
         let table = &self.table;
-        let (keys, prefixes) = match &self.keys {
+        match &self.keys {
             Keys::Insert(values) => {
                 let pk = table.partition_key_len();
                 let mut pkv = Vec::with_capacity(pk);
@@ -790,15 +764,22 @@ impl ModifyPlan {
                         ck.push(e.eval(ctx)?.required(&format!("clustering column {}", c.name))?);
                     }
                 }
-                (vec![rows::partition_key(table, &pkv)?], vec![ck])
+                Ok((vec![rows::partition_key(table, &pkv)?], vec![ck]))
             }
             Keys::Where(w) => {
                 let Some(pk) = &w.partition_keys else {
                     return Err(Error::invalid("Some partition key parts are missing"));
                 };
-                (restrictions::partition_keys(table, pk, ctx)?, w.clustering.prefixes(table, ctx)?)
+                Ok((restrictions::partition_keys(table, pk, ctx)?, w.clustering.prefixes(table, ctx)?))
             }
-        };
+        }
+    }
+
+    /// The one partition key and clustering key (empty for a partition-level or static-only
+    /// statement) a conditional statement touches.
+    pub fn conditional_target(&self, ctx: &dyn WriteContext) -> Result<(Bytes, Bytes)> {
+        let table = &self.table;
+        let (keys, prefixes) = self.keys_and_prefixes(ctx)?;
         let ([key], [prefix]) = (keys.as_slice(), prefixes.as_slice()) else {
             return Err(Error::invalid(
                 "IN on the partition key or clustering columns is not supported with conditional updates",
@@ -1003,10 +984,4 @@ fn list_index_path(
     current.get(idx).map(|(p, _)| p.clone()).ok_or_else(|| {
         Error::invalid(format!("List index {i} out of bound, list has size {}", current.len()))
     })
-}
-
-/// Column id helper for tests.
-#[must_use]
-pub fn column_id(table: &TableMetadata, name: &str) -> Option<ColumnId> {
-    table.column(name).map(|c| c.id)
 }
