@@ -36,6 +36,7 @@ impl CqlHandler {
                     events.publish(Event::SchemaChange(schema_change(&change)));
                 }
             })
+            .map_err(|e| tracing::error!(error = %e, "cannot start the schema event thread; clients will not get SCHEMA_CHANGE events"))
             .ok();
         CqlHandler { exec }
     }

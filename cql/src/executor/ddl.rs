@@ -34,6 +34,14 @@ fn check_name(kind: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses changes to the node's own keyspaces, with Cassandra's message.
+pub(crate) fn check_user_keyspace(keyspace: &str) -> Result<()> {
+    if is_system_keyspace(keyspace) {
+        return Err(Error::Unauthorized(format!("{keyspace} keyspace is not user-modifiable.")));
+    }
+    Ok(())
+}
+
 fn engine_options(t: &TableMetadata) -> TableOptions {
     let mut o = TableOptions::new(t.id, &t.keyspace, &t.name);
     o.bloom_fp_chance = t.params.bloom_filter_fp_chance;
@@ -238,9 +246,7 @@ pub fn execute(
                 }
                 return Err(Error::invalid(format!("Keyspace '{}' doesn't exist", s.name)));
             };
-            if is_system_keyspace(&s.name) {
-                return Err(Error::Unauthorized(format!("{} keyspace is not user-modifiable.", s.name)));
-            }
+            check_user_keyspace(&s.name)?;
             let params = KeyspaceParams::parse(&properties(&s.properties)?, Some(&old.params))?;
             let ks = KeyspaceMetadata { params, ..(**old).clone() };
             exec.apply_internal(persist::keyspace_mutations(&ks, ts, now)?)?;
@@ -254,9 +260,7 @@ pub fn execute(
                 }
                 return Err(Error::invalid(format!("Keyspace '{}' doesn't exist", s.name)));
             };
-            if is_system_keyspace(&s.name) {
-                return Err(Error::Unauthorized(format!("{} keyspace is not user-modifiable.", s.name)));
-            }
+            check_user_keyspace(&s.name)?;
             exec.apply_internal(persist::drop_keyspace_mutations(&s.name, ts, now)?)?;
             exec.set_schema(schema.without_keyspace(&s.name));
             for t in old.tables.values() {
@@ -269,9 +273,7 @@ pub fn execute(
             let Some(keyspace_meta) = schema.keyspace(&ks) else {
                 return Err(Error::invalid(format!("Keyspace '{ks}' does not exist")));
             };
-            if is_system_keyspace(&ks) {
-                return Err(Error::Unauthorized(format!("{ks} keyspace is not user-modifiable.")));
-            }
+            check_user_keyspace(&ks)?;
             check_name("Table", &s.name.name)?;
             if keyspace_meta.tables.contains_key(&s.name.name) {
                 if s.if_not_exists {
@@ -294,9 +296,7 @@ pub fn execute(
                 }
                 return Err(Error::invalid(format!("Table '{ks}.{}' doesn't exist", s.name.name)));
             };
-            if is_system_keyspace(&ks) {
-                return Err(Error::Unauthorized(format!("{ks} keyspace is not user-modifiable.")));
-            }
+            check_user_keyspace(&ks)?;
             exec.apply_internal(persist::drop_table_mutations(table, ts, now)?)?;
             exec.set_schema(schema.without_table(&ks, &s.name.name));
             exec.engine().drop_table(table.id)?;
@@ -310,9 +310,7 @@ pub fn execute(
                 }
                 return Err(Error::invalid(format!("Table '{ks}.{}' doesn't exist", s.table.name)));
             };
-            if is_system_keyspace(&ks) {
-                return Err(Error::Unauthorized(format!("{ks} keyspace is not user-modifiable.")));
-            }
+            check_user_keyspace(&ks)?;
             let Some(altered) = alter_table(table, &s.action, ts)? else { return Ok(None) };
             exec.apply_internal(persist::table_mutations(&altered, ts, now)?)?;
             exec.set_schema(schema.with_table(altered));

@@ -693,12 +693,7 @@ impl Executor {
             Statement::Delete(s) => modify::plan_delete(self.table(schema, keyspace, &s.table)?, s, binds)?,
             _ => return Err(Error::Server("not a modification".into())),
         };
-        if schema::is_system_keyspace(&plan.table.keyspace) {
-            return Err(Error::Unauthorized(format!(
-                "{} keyspace is not user-modifiable.",
-                plan.table.keyspace
-            )));
-        }
+        ddl::check_user_keyspace(&plan.table.keyspace)?;
         Ok(plan)
     }
 
