@@ -63,9 +63,30 @@ pub enum Error {
     /// poisoned commit log). The client may retry; the operator must look at the node's log.
     #[error("{0}")]
     Storage(#[from] sibyl_engine::Error),
+    /// Coordinating the request with the replicas failed (timeout, replica failure,
+    /// overload); the variant inside says which and what the client may do.
+    #[error("{0}")]
+    Cluster(sibyl_cluster::Error),
     /// A bug or an unexpected internal state; logged with details.
     #[error("{0}")]
     Server(String),
+}
+
+impl From<sibyl_cluster::Error> for Error {
+    fn from(e: sibyl_cluster::Error) -> Error {
+        match e {
+            sibyl_cluster::Error::Unavailable { consistency, required, alive } => Error::Unavailable {
+                consistency: crate::protocol::Consistency::from_code(consistency.code())
+                    .unwrap_or(crate::protocol::Consistency::One),
+                required: i32::try_from(required).unwrap_or(i32::MAX),
+                alive: i32::try_from(alive).unwrap_or(i32::MAX),
+            },
+            sibyl_cluster::Error::Invalid(m) => Error::Invalid(m),
+            sibyl_cluster::Error::Overloaded(m) => Error::Overloaded(m),
+            sibyl_cluster::Error::Storage(s) => Error::Storage(s),
+            other => Error::Cluster(other),
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

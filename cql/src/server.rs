@@ -254,10 +254,64 @@ pub fn error_response(e: &Error) -> Response {
             tracing::error!(error = %inner, "storage error while serving a request");
             ErrorKind::ServerError
         }
+        Error::Cluster(c) => cluster_error_kind(c),
         Error::Server(msg) => {
             tracing::error!(error = %msg, "internal error while serving a request");
             ErrorKind::ServerError
         }
     };
     Response::error(kind, e.to_string())
+}
+
+fn cluster_error_kind(e: &sibyl_cluster::Error) -> ErrorKind {
+    use sibyl_cluster::Error as C;
+    let level = |c: sibyl_cluster::ConsistencyLevel| {
+        protocol::Consistency::from_code(c.code()).unwrap_or(protocol::Consistency::One)
+    };
+    let n = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+    let write_type = |w: sibyl_cluster::WriteType| match w {
+        sibyl_cluster::WriteType::Simple => protocol::WriteType::Simple,
+        sibyl_cluster::WriteType::Batch => protocol::WriteType::Batch,
+        sibyl_cluster::WriteType::UnloggedBatch => protocol::WriteType::UnloggedBatch,
+    };
+    match e {
+        C::Unavailable { consistency, required, alive } => ErrorKind::Unavailable {
+            consistency: level(*consistency),
+            required: n(*required),
+            alive: n(*alive),
+        },
+        C::WriteTimeout { consistency, received, block_for, write_type: w } => ErrorKind::WriteTimeout {
+            consistency: level(*consistency),
+            received: n(*received),
+            block_for: n(*block_for),
+            write_type: write_type(*w),
+        },
+        C::ReadTimeout { consistency, received, block_for, data_present } => ErrorKind::ReadTimeout {
+            consistency: level(*consistency),
+            received: n(*received),
+            block_for: n(*block_for),
+            data_present: *data_present,
+        },
+        C::Failure { consistency, received, block_for, failures, write: true, .. } => {
+            ErrorKind::WriteFailure {
+                consistency: level(*consistency),
+                received: n(*received),
+                block_for: n(*block_for),
+                num_failures: n(*failures),
+                write_type: protocol::WriteType::Simple,
+            }
+        }
+        C::Failure { consistency, received, block_for, failures, write: false, .. } => {
+            ErrorKind::ReadFailure {
+                consistency: level(*consistency),
+                received: n(*received),
+                block_for: n(*block_for),
+                num_failures: n(*failures),
+                data_present: false,
+            }
+        }
+        C::Overloaded(_) => ErrorKind::Overloaded,
+        C::Invalid(_) => ErrorKind::Invalid,
+        _ => ErrorKind::ServerError,
+    }
 }

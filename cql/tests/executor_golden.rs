@@ -44,6 +44,7 @@ impl Node {
             listen_address: "127.0.0.1".parse().unwrap(),
             rpc_address: "127.0.0.1".parse().unwrap(),
             native_port: 9042,
+            storage_port: 7000,
             tokens: vec![0],
         };
         let limits = ReadLimits { tombstone_warn_threshold: 10, tombstone_failure_threshold: 50 };

@@ -23,6 +23,7 @@ fn large_results_end_pages_early_and_refuse_unpaged_queries() {
         listen_address: "127.0.0.1".parse().unwrap(),
         rpc_address: "127.0.0.1".parse().unwrap(),
         native_port: 9042,
+        storage_port: 7000,
         tokens: vec![0],
     };
     let clock = Arc::new(ManualClock::new(1_767_225_600_000_000));

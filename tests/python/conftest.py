@@ -39,6 +39,8 @@ class Node:
             f"commitlog_directory: {self.dir / 'commitlog'}\n"
             "commitlog_sync: batch\n"
             f"native_transport_port: {self.port}\n"
+            "storage_port: 0\n"
+            "admin_port: 0\n"
             "memtable_heap_space: 64MiB\n"
         )
         return path

@@ -81,6 +81,48 @@ pub struct NodeConfig {
     pub endpoint_snitch: Option<String>,
     /// Only `org.apache.cassandra.dht.Murmur3Partitioner`.
     pub partitioner: Option<String>,
+    /// Port for internode messaging (gossip, replication).
+    pub storage_port: Option<u16>,
+    /// Where a starting node finds the cluster: cassandra.yaml's shape,
+    /// `- class_name: ...SimpleSeedProvider` with `parameters: - seeds: "a,b:7001"`.
+    pub seed_provider: Option<Vec<SeedProviderConfig>>,
+    /// Suspicion level at which the failure detector convicts a node (Cassandra: 8).
+    pub phi_convict_threshold: Option<f64>,
+    /// How long the coordinator waits for write acknowledgements, e.g. `2000ms`.
+    pub write_request_timeout: Option<String>,
+    /// Older spelling, in milliseconds.
+    pub write_request_timeout_in_ms: Option<u64>,
+    /// How long the coordinator waits for single-partition reads, e.g. `5000ms`.
+    pub read_request_timeout: Option<String>,
+    /// Older spelling, in milliseconds.
+    pub read_request_timeout_in_ms: Option<u64>,
+    /// How long the coordinator waits for range scans, e.g. `10000ms`.
+    pub range_request_timeout: Option<String>,
+    /// Older spelling, in milliseconds.
+    pub range_request_timeout_in_ms: Option<u64>,
+    /// This node's data center (with `GossipingPropertyFileSnitch`; Cassandra reads it from
+    /// cassandra-rackdc.properties).
+    pub dc: Option<String>,
+    /// This node's rack (with `GossipingPropertyFileSnitch`).
+    pub rack: Option<String>,
+    /// Address and port of the admin HTTP endpoint (sibyltool, Prometheus `/metrics`).
+    pub admin_address: Option<String>,
+    /// Port of the admin endpoint.
+    pub admin_port: Option<u16>,
+    /// The YAML text this configuration came from, to name lines in errors.
+    #[serde(skip)]
+    pub source: String,
+}
+
+/// One entry of `seed_provider`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedProviderConfig {
+    /// Only `org.apache.cassandra.locator.SimpleSeedProvider` (or `SimpleSeedProvider`).
+    pub class_name: String,
+    /// `- seeds: "host[:port],..."`.
+    #[serde(default)]
+    pub parameters: Vec<std::collections::BTreeMap<String, String>>,
 }
 
 /// Node settings outside the engine.
@@ -108,12 +150,55 @@ pub struct NodeSettings {
     pub tombstone_warn_threshold: usize,
     /// `tombstone_failure_threshold`.
     pub tombstone_failure_threshold: usize,
+    /// `storage_port`.
+    pub storage_port: u16,
+    /// Seeds, with their storage ports.
+    pub seeds: Vec<std::net::SocketAddr>,
+    /// `phi_convict_threshold`.
+    pub phi_convict_threshold: f64,
+    /// Coordinator timeouts.
+    pub timeouts: sibyl_cluster::Timeouts,
+    /// Data center.
+    pub dc: String,
+    /// Rack.
+    pub rack: String,
+    /// Admin endpoint address (`admin_address`:`admin_port`).
+    pub admin: std::net::SocketAddr,
 }
 
 impl NodeConfig {
     /// Parses YAML text; `origin` names it in errors.
     pub fn parse(yaml: &str, origin: &str) -> Result<NodeConfig> {
-        serde_saphyr::from_str(yaml).with_context(|| format!("invalid configuration in {origin}"))
+        let mut c: NodeConfig =
+            serde_saphyr::from_str(yaml).with_context(|| format!("invalid configuration in {origin}"))?;
+        c.source = yaml.to_string();
+        Ok(c)
+    }
+
+    /// Checks every value, naming the key and its line in the error.
+    pub fn validate(&self) -> Result<()> {
+        let located = |e: anyhow::Error| {
+            let text = format!("{e:#}");
+            let key: String = text.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            match self.line_of(&key) {
+                Some(line) => anyhow::anyhow!("line {line}: {text}"),
+                None => e,
+            }
+        };
+        self.engine_options().map_err(located)?;
+        self.node_settings().map_err(located)?;
+        Ok(())
+    }
+
+    /// The 1-based line where top-level `key` is set.
+    fn line_of(&self, key: &str) -> Option<usize> {
+        if key.is_empty() {
+            return None;
+        }
+        self.source
+            .lines()
+            .position(|l| l.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':')))
+            .map(|i| i + 1)
     }
 
     /// Reads `path`, or the embedded default when `None`.
@@ -213,9 +298,25 @@ impl NodeConfig {
         if !(64 << 10..=256 << 20).contains(&max_frame_bytes) {
             bail!("native_transport_max_frame_size must be between 64KiB and 256MiB");
         }
-        if let Some(s) = &self.endpoint_snitch {
-            if s.rsplit('.').next() != Some("SimpleSnitch") {
-                bail!("endpoint_snitch: only SimpleSnitch is implemented, got {s:?}");
+        let snitch = self.endpoint_snitch.as_deref().unwrap_or("SimpleSnitch");
+        let (dc, rack) = match snitch.rsplit('.').next() {
+            Some("SimpleSnitch") => {
+                if self.dc.is_some() || self.rack.is_some() {
+                    bail!("dc and rack need endpoint_snitch: GossipingPropertyFileSnitch (SimpleSnitch puts every node in datacenter1, rack1)");
+                }
+                ("datacenter1".to_string(), "rack1".to_string())
+            }
+            Some("GossipingPropertyFileSnitch") => {
+                (self.dc.clone().unwrap_or_else(|| "dc1".into()), self.rack.clone().unwrap_or_else(|| "rack1".into()))
+            }
+            _ => bail!("endpoint_snitch: only SimpleSnitch and GossipingPropertyFileSnitch are implemented, got {snitch:?}"),
+        };
+        for (key, v) in [("dc", &dc), ("rack", &rack)] {
+            if v.is_empty()
+                || v.len() > 64
+                || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                bail!("{key}: {v:?} must be 1 to 64 letters, digits, '-' or '_'");
             }
         }
         if let Some(p) = &self.partitioner {
@@ -234,10 +335,59 @@ impl NodeConfig {
         if warn > fail {
             bail!("tombstone_warn_threshold ({warn}) must not exceed tombstone_failure_threshold ({fail})");
         }
+        let listen_address = addr("listen_address", &self.listen_address)?;
+        let storage_port = self.storage_port.unwrap_or(7000);
+        let seeds = self.seeds(storage_port)?;
+        let phi_convict_threshold = self.phi_convict_threshold.unwrap_or(8.0);
+        if !(1.0..=32.0).contains(&phi_convict_threshold) {
+            bail!("phi_convict_threshold must be between 1 and 32 (Cassandra's default is 8), got {phi_convict_threshold}");
+        }
+        let timeout =
+            |key: &str, new: &Option<String>, old: Option<u64>, default_ms: u64| -> Result<Duration> {
+                let d = either_duration(key, new, old)?.unwrap_or(Duration::from_millis(default_ms));
+                if d < Duration::from_millis(10) || d > Duration::from_secs(3600) {
+                    bail!("{key} must be between 10ms and 1h, got {d:?}");
+                }
+                Ok(d)
+            };
+        let timeouts = sibyl_cluster::Timeouts {
+            write: timeout(
+                "write_request_timeout",
+                &self.write_request_timeout,
+                self.write_request_timeout_in_ms,
+                2000,
+            )?,
+            read: timeout(
+                "read_request_timeout",
+                &self.read_request_timeout,
+                self.read_request_timeout_in_ms,
+                5000,
+            )?,
+            range: timeout(
+                "range_request_timeout",
+                &self.range_request_timeout,
+                self.range_request_timeout_in_ms,
+                10000,
+            )?,
+        };
+        let admin = std::net::SocketAddr::new(
+            match &self.admin_address {
+                Some(a) => a.parse().with_context(|| format!("admin_address: {a:?} is not an IP address"))?,
+                None => listen_address,
+            },
+            self.admin_port.unwrap_or(7199),
+        );
         Ok(NodeSettings {
+            storage_port,
+            seeds,
+            phi_convict_threshold,
+            timeouts,
+            dc,
+            rack,
+            admin,
             cluster_name: self.cluster_name.clone().unwrap_or_else(|| "Test Cluster".to_string()),
             num_tokens,
-            listen_address: addr("listen_address", &self.listen_address)?,
+            listen_address,
             rpc_address: addr("rpc_address", &self.rpc_address)?,
             native_transport_port: self.native_transport_port.unwrap_or(9042),
             max_frame_bytes: usize::try_from(max_frame_bytes)
@@ -258,6 +408,45 @@ impl NodeConfig {
             tombstone_failure_threshold: fail,
         })
     }
+}
+
+impl NodeConfig {
+    /// The seeds of `seed_provider` (this node alone when absent).
+    fn seeds(&self, storage_port: u16) -> Result<Vec<std::net::SocketAddr>> {
+        // Without seeds the node is a cluster of its own (it is its own seed).
+        let Some(providers) = &self.seed_provider else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for p in providers {
+            if p.class_name.rsplit('.').next() != Some("SimpleSeedProvider") {
+                bail!("seed_provider: only org.apache.cassandra.locator.SimpleSeedProvider is implemented, got {:?}", p.class_name);
+            }
+            for params in &p.parameters {
+                for (k, v) in params {
+                    if k != "seeds" {
+                        bail!("seed_provider: unknown parameter {k:?} (SimpleSeedProvider takes seeds)");
+                    }
+                    for seed in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                        out.push(parse_seed(seed, storage_port)?);
+                    }
+                }
+            }
+        }
+        if out.is_empty() {
+            bail!("seed_provider: no seeds given (parameters: - seeds: \"127.0.0.1\")");
+        }
+        Ok(out)
+    }
+}
+
+/// `host` or `host:port` (IP addresses; `[v6]:port` for IPv6 with a port).
+fn parse_seed(seed: &str, default_port: u16) -> Result<std::net::SocketAddr> {
+    if let Ok(a) = seed.parse::<std::net::SocketAddr>() {
+        return Ok(a);
+    }
+    let ip: std::net::IpAddr = seed
+        .parse()
+        .with_context(|| format!("seed_provider: seed {seed:?} is not an IP address or IP:port"))?;
+    Ok(std::net::SocketAddr::new(ip, default_port))
 }
 
 fn either_duration(key: &str, new: &Option<String>, old_ms: Option<u64>) -> Result<Option<Duration>> {

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use rand::Rng;
+use sibyl_cluster::{ClusterConfig, ClusterService, Endpoint, Location};
+use sibyl_cql::executor::membership::NodeHooks;
 use sibyl_cql::protocol::{EventBus, Limits};
 use sibyl_cql::server::CqlHandler;
 use sibyl_cql::{Executor, LocalNode, ReadLimits};
@@ -13,6 +15,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{NodeConfig, NodeSettings};
+
+/// How often this node gossips its LOAD.
+const LOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Events buffered per connection before a slow one skips them.
 const EVENT_BUFFER: usize = 256;
@@ -33,7 +38,15 @@ impl Node {
     /// Opens the engine (replaying the commit log) and the executor. Blocking: call it before
     /// starting the runtime or from a blocking thread.
     pub fn open(config: &NodeConfig) -> Result<Node> {
-        let settings = config.node_settings()?;
+        config.validate()?;
+        let mut settings = config.node_settings()?;
+        // Port 0 (tests, several nodes on one address) means any free port.
+        if settings.storage_port == 0 {
+            settings.storage_port = free_port(settings.listen_address)?;
+        }
+        if settings.admin.port() == 0 {
+            settings.admin.set_port(free_port(settings.admin.ip())?);
+        }
         let engine_options = config.engine_options()?;
         tracing::info!(data = %engine_options.data_dir.display(), commitlog = %engine_options.commitlog_dir.display(), "opening the storage engine");
         let engine = Arc::new(Engine::open(engine_options).context("cannot open the storage engine")?);
@@ -43,11 +56,12 @@ impl Node {
         let local = LocalNode {
             cluster_name: settings.cluster_name.clone(),
             host_id: uuid::Uuid::new_v4(),
-            data_center: "datacenter1".into(),
-            rack: "rack1".into(),
+            data_center: settings.dc.clone(),
+            rack: settings.rack.clone(),
             listen_address: settings.listen_address,
             rpc_address: settings.rpc_address,
             native_port: settings.native_transport_port,
+            storage_port: settings.storage_port,
             tokens,
         };
         let limits = ReadLimits {
@@ -55,7 +69,8 @@ impl Node {
             tombstone_failure_threshold: settings.tombstone_failure_threshold,
         };
         let executor = Arc::new(
-            Executor::open(Arc::clone(&engine), clock, local, limits).context("cannot load the schema")?,
+            Executor::open_with_timeouts(Arc::clone(&engine), clock, local, limits, settings.timeouts)
+                .context("cannot load the schema")?,
         );
         let local = executor.local();
         tracing::info!(host_id = %local.host_id, cluster = %local.cluster_name, tokens = local.tokens.len(), "node identity");
@@ -72,13 +87,27 @@ impl Node {
             ..Limits::default()
         };
         let events = EventBus::new(EVENT_BUFFER);
+        let cluster = self.join_cluster(&events).await?;
+        let admin_listener = TcpListener::bind(self.settings.admin).await.with_context(|| {
+            format!("cannot listen for sibyltool on {} (admin_address/admin_port)", self.settings.admin)
+        })?;
+        tracing::info!("admin endpoint (sibyltool, Prometheus /metrics) on {}", self.settings.admin);
+        let admin_state = crate::admin::AdminState {
+            executor: Arc::clone(&self.executor),
+            cluster: cluster.clone(),
+            started: std::time::Instant::now(),
+        };
+        tokio::spawn(crate::admin::serve(admin_listener, admin_state, shutdown.clone()));
         let handler = Arc::new(CqlHandler::new(Arc::clone(&self.executor), events.clone()));
         let local = listener.local_addr().unwrap_or(self.address);
         tracing::info!("Starting listening for CQL clients on {local} (native protocol v4)");
         sibyl_cql::protocol::serve(listener, handler, limits, events, shutdown)
             .await
             .context("CQL server failed")?;
-        tracing::info!("CQL server stopped; flushing memtables and closing the commit log");
+        tracing::info!(
+            "CQL server stopped; leaving the cluster, flushing memtables and closing the commit log"
+        );
+        cluster.shutdown();
         let engine = Arc::clone(&self.engine);
         tokio::task::spawn_blocking(move || engine.drain())
             .await
@@ -88,9 +117,60 @@ impl Node {
         Ok(())
     }
 
+    /// Starts internode messaging and gossip on `storage_port` and joins the cluster through
+    /// the seeds.
+    async fn join_cluster(&self, events: &EventBus) -> Result<ClusterService> {
+        let local = self.executor.local();
+        let hooks =
+            NodeHooks::new(&self.executor, events.clone()).context("cannot start the peers worker")?;
+        let generation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX))
+            .unwrap_or(1);
+        let config = ClusterConfig {
+            cluster_name: local.cluster_name.clone(),
+            local: Endpoint(SocketAddr::new(local.listen_address, local.storage_port)),
+            location: Location { dc: local.data_center.clone(), rack: local.rack.clone() },
+            seeds: self.settings.seeds.iter().copied().map(Endpoint).collect(),
+            phi_convict_threshold: self.settings.phi_convict_threshold,
+            host_id: local.host_id,
+            tokens: local.tokens.clone(),
+            rpc_address: local.rpc_address,
+            native_port: local.native_port,
+            release_version: sibyl_cql::executor::RELEASE_VERSION.to_string(),
+            generation,
+        };
+        let cluster = ClusterService::start(config, Arc::clone(self.executor.coordinator()), hooks)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen for other nodes on {}:{} (storage_port)",
+                    local.listen_address, local.storage_port
+                )
+            })?;
+        self.executor.attach_cluster(cluster.clone());
+        // LOAD (bytes on disk) for other nodes' `sibyltool status`, as Cassandra gossips it.
+        let (weak_cluster, weak_exec) = (cluster.clone(), Arc::downgrade(&self.executor));
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(LOAD_INTERVAL);
+            loop {
+                every.tick().await;
+                let Some(exec) = weak_exec.upgrade() else { break };
+                weak_cluster.set_load(crate::admin::local_load(&exec) as u64);
+            }
+        });
+        Ok(cluster)
+    }
+
     /// Threads for blocking work (request execution).
     #[must_use]
     pub fn max_threads(&self) -> usize {
         self.settings.max_threads
     }
+}
+
+/// A port nothing listens on now (bound and released; a test-only convenience).
+fn free_port(ip: std::net::IpAddr) -> Result<u16> {
+    let l = std::net::TcpListener::bind((ip, 0)).with_context(|| format!("cannot bind {ip}"))?;
+    Ok(l.local_addr()?.port())
 }

@@ -42,7 +42,7 @@ pub(crate) fn check_user_keyspace(keyspace: &str) -> Result<()> {
     Ok(())
 }
 
-fn engine_options(t: &TableMetadata) -> TableOptions {
+pub(crate) fn engine_options(t: &TableMetadata) -> TableOptions {
     let mut o = TableOptions::new(t.id, &t.keyspace, &t.name);
     o.bloom_fp_chance = t.params.bloom_filter_fp_chance;
     o.chunk_size = t.params.chunk_size_bytes();
@@ -139,14 +139,14 @@ pub fn write_local(exec: &Executor) -> Result<()> {
             ("key", text("local")),
             ("bootstrapped", text("COMPLETED")),
             ("broadcast_address", Some(Value::Inet(l.listen_address))),
-            ("broadcast_port", Some(Value::Int(7000))),
+            ("broadcast_port", Some(Value::Int(i32::from(l.storage_port)))),
             ("cluster_name", text(&l.cluster_name)),
             ("cql_version", text(CQL_VERSION)),
             ("data_center", text(&l.data_center)),
             ("gossip_generation", Some(Value::Int(i32::try_from(now).unwrap_or(i32::MAX)))),
             ("host_id", Some(Value::Uuid(l.host_id))),
             ("listen_address", Some(Value::Inet(l.listen_address))),
-            ("listen_port", Some(Value::Int(7000))),
+            ("listen_port", Some(Value::Int(i32::from(l.storage_port)))),
             ("native_protocol_version", text("4")),
             ("partitioner", text("org.apache.cassandra.dht.Murmur3Partitioner")),
             ("rack", text(&l.rack)),

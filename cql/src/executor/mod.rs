@@ -13,6 +13,7 @@
 pub mod ddl;
 pub mod describe;
 pub mod expr;
+pub mod membership;
 pub mod modify;
 pub mod paging;
 pub mod restrictions;
@@ -26,7 +27,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 use parking_lot::{Mutex, RwLock};
-use sibyl_engine::{Clock, Engine, Mutation, PartitionData, ReadCommand, ScanCommand};
+use sibyl_cluster::{
+    ClusterService, ConsistencyLevel, Coordinator, Endpoint, Location, ReplicationStrategy, Timeouts,
+};
+use sibyl_engine::{Clock, Engine, Mutation, PartitionData, ReadCommand, ScanCommand, TableId};
 use uuid::Uuid;
 
 use self::expr::{BindSpecs, BoundValue, EvalContext, Receiver};
@@ -181,6 +185,8 @@ pub struct LocalNode {
     pub rpc_address: IpAddr,
     /// `native_transport_port`.
     pub native_port: u16,
+    /// `storage_port` (internode messaging).
+    pub storage_port: u16,
     /// The node's tokens.
     pub tokens: Vec<i64>,
 }
@@ -221,9 +227,13 @@ pub struct Executor {
     local: RwLock<LocalNode>,
     limits: ReadLimits,
     listeners: Mutex<Vec<std::sync::mpsc::SyncSender<SchemaChange>>>,
-    /// Serializes lightweight transactions: on one node, read-check-write under this lock is
-    /// linearizable (the cluster issue replaces it with Paxos).
+    /// Serializes lightweight transactions coordinated by this node (not Paxos: see
+    /// docs/cql.md for what that guarantees across coordinators).
     lwt: Mutex<()>,
+    /// Runs reads and writes against the replicas.
+    coordinator: Arc<Coordinator>,
+    /// The cluster service, once the node joined its cluster (schema changes are announced).
+    cluster: std::sync::OnceLock<ClusterService>,
 }
 
 impl Executor {
@@ -235,7 +245,24 @@ impl Executor {
         local: LocalNode,
         limits: ReadLimits,
     ) -> Result<Executor> {
+        Executor::open_with_timeouts(engine, clock, local, limits, Timeouts::default())
+    }
+
+    /// [`Executor::open`] with the coordinator's request timeouts.
+    pub fn open_with_timeouts(
+        engine: Arc<Engine>,
+        clock: Arc<dyn Clock>,
+        local: LocalNode,
+        limits: ReadLimits,
+        timeouts: Timeouts,
+    ) -> Result<Executor> {
+        let endpoint = Endpoint(std::net::SocketAddr::new(local.listen_address, local.storage_port));
+        let location = Location { dc: local.data_center.clone(), rack: local.rack.clone() };
+        let storage: Arc<dyn sibyl_cluster::Storage> = Arc::clone(&engine) as _;
+        let coordinator = Arc::new(Coordinator::new(endpoint, location, &local.tokens, storage, timeouts));
         let exec = Executor {
+            coordinator,
+            cluster: std::sync::OnceLock::new(),
             engine,
             timeuuids: TimeuuidGenerator::new_random(),
             clock,
@@ -251,7 +278,49 @@ impl Executor {
             lwt: Mutex::new(()),
         };
         ddl::bootstrap(&exec)?;
+        // The tokens kept from an earlier run replace the ones drawn for this start.
+        let tokens = exec.local().tokens;
+        exec.coordinator.update_view(|v| v.ring.update_normal_tokens(endpoint, &tokens));
         Ok(exec)
+    }
+
+    /// The coordinator.
+    #[must_use]
+    pub fn coordinator(&self) -> &Arc<Coordinator> {
+        &self.coordinator
+    }
+
+    /// Connects the executor to its cluster: schema changes are announced from now on.
+    pub fn attach_cluster(&self, cluster: ClusterService) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// The cluster service, if the node joined one.
+    #[must_use]
+    pub fn cluster(&self) -> Option<&ClusterService> {
+        self.cluster.get()
+    }
+
+    /// How a table's keyspace is replicated (the node's own keyspaces are local).
+    pub fn strategy_for(&self, table: TableId) -> Result<ReplicationStrategy> {
+        let schema = self.schema();
+        let Some(t) = schema.table_by_id(table) else {
+            return Err(Error::invalid(format!("unknown table {table}")));
+        };
+        self.keyspace_strategy(&schema, &t.keyspace)
+    }
+
+    fn keyspace_strategy(&self, schema: &Schema, keyspace: &str) -> Result<ReplicationStrategy> {
+        if schema::is_system_keyspace(keyspace) {
+            return Ok(ReplicationStrategy::Local);
+        }
+        let Some(ks) = schema.keyspace(keyspace) else {
+            return Err(Error::invalid(format!("Keyspace '{keyspace}' does not exist")));
+        };
+        let class = ks.params.replication.get("class").cloned().unwrap_or_default();
+        let options: std::collections::BTreeMap<String, String> =
+            ks.params.replication.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        ReplicationStrategy::from_options(&class, &options).map_err(|e| Error::Config(e.to_string()))
     }
 
     /// The engine.
@@ -287,13 +356,13 @@ impl Executor {
         self.listeners.lock().push(sender);
     }
 
-    fn notify(&self, change: &SchemaChange) {
+    pub(crate) fn notify(&self, change: &SchemaChange) {
         self.listeners.lock().retain(|l| {
             !matches!(l.try_send(change.clone()), Err(std::sync::mpsc::TrySendError::Disconnected(_)))
         });
     }
 
-    fn set_schema(&self, schema: Schema) {
+    pub(crate) fn set_schema(&self, schema: Schema) {
         *self.schema.write() = Arc::new(schema);
     }
 
@@ -503,7 +572,6 @@ impl Executor {
                 let table = self.table(&schema, keyspace, &s.table)?;
                 let plan = select::plan(table, s, &mut binds)?;
                 let ctx = self.context(options, names, &binds)?;
-                self.check_consistency(&plan.table, options.consistency)?;
                 let page =
                     PageOptions { page_size: options.page_size, paging_state: options.paging_state.clone() };
                 let rs = select::execute(&plan, &ctx, &ctx, &page, self.clock.now_seconds())?;
@@ -594,6 +662,7 @@ impl Executor {
                     Some(c) => {
                         self.invalidate_prepared(&c);
                         self.notify(&c);
+                        self.announce_schema();
                         QueryResult::SchemaChange(c)
                     }
                     None => QueryResult::Void,
@@ -615,7 +684,6 @@ impl Executor {
         consistency: Consistency,
     ) -> Result<QueryResult> {
         let table = &plan.table;
-        self.check_consistency(table, consistency)?;
         let _serial = self.lwt.lock();
         let (key, clustering) = plan.conditional_target(ctx)?;
         let now = self.clock.now_seconds();
@@ -746,7 +814,7 @@ impl Executor {
 
     /// Drops prepared statements on a changed keyspace or table: clients get Unprepared and
     /// prepare again against the new schema (as Cassandra does).
-    fn invalidate_prepared(&self, change: &SchemaChange) {
+    pub(crate) fn invalidate_prepared(&self, change: &SchemaChange) {
         self.prepared.lock().retain(|_, e| {
             !e.tables
                 .iter()
@@ -754,42 +822,26 @@ impl Executor {
         });
     }
 
-    fn check_consistency(&self, table: &TableMetadata, consistency: Consistency) -> Result<()> {
-        let schema = self.schema();
-        let Some(ks) = schema.keyspace(&table.keyspace) else { return Ok(()) };
-        let rf: u32 = ks.params.replication_factors().values().copied().sum();
-        // One node: it holds one replica of everything (or none, with RF 0).
-        let alive = i32::from(rf > 0);
-        let required = match consistency {
-            Consistency::Any | Consistency::One | Consistency::LocalOne => 1,
-            Consistency::Two => 2,
-            Consistency::Three => 3,
-            Consistency::Quorum | Consistency::LocalQuorum | Consistency::EachQuorum => {
-                i32::try_from(rf / 2 + 1).unwrap_or(i32::MAX)
-            }
-            Consistency::All => i32::try_from(rf).unwrap_or(i32::MAX),
-            Consistency::Serial | Consistency::LocalSerial => {
-                return Err(Error::invalid(
-                    "SERIAL and LOCAL_SERIAL are only allowed as serial consistency levels",
-                ))
-            }
-        };
-        if required > alive && !(consistency == Consistency::Any && alive == 0) {
-            return Err(Error::Unavailable { consistency, required, alive });
-        }
-        Ok(())
-    }
-
     fn apply(&self, mutations: Vec<Mutation>, consistency: Consistency) -> Result<()> {
         let schema = self.schema();
-        for m in &mutations {
-            if let Some(t) = schema.table_by_id(m.table) {
-                self.check_consistency(t, consistency)?;
-            }
+        let level = level(consistency);
+        let write_type = if mutations.len() > 1 {
+            sibyl_cluster::WriteType::UnloggedBatch
+        } else {
+            sibyl_cluster::WriteType::Simple
+        };
+        // Group by keyspace: each keyspace has its own replicas. Mutations of one group are
+        // one commit log record on each replica (all or nothing there after a crash).
+        let mut by_keyspace: std::collections::BTreeMap<String, Vec<Mutation>> =
+            std::collections::BTreeMap::new();
+        for m in mutations {
+            let ks = schema.table_by_id(m.table).map(|t| t.keyspace.clone()).unwrap_or_default();
+            by_keyspace.entry(ks).or_default().push(m);
         }
-        // One commit log record: a batch (or a multi-partition statement) is applied whole or,
-        // after a crash, not at all.
-        self.engine.apply_batch(mutations)?;
+        for (ks, group) in by_keyspace {
+            let strategy = self.keyspace_strategy(&schema, &ks)?;
+            self.coordinator.write(&strategy, group, level, write_type)?;
+        }
         Ok(())
     }
 
@@ -826,6 +878,11 @@ pub enum BatchItem {
     Query(String),
     /// Prepared id.
     Prepared(Bytes),
+}
+
+/// The cluster layer's name for a protocol consistency level (the codes are the protocol's).
+fn level(c: Consistency) -> ConsistencyLevel {
+    ConsistencyLevel::from_code(c.code()).unwrap_or(ConsistencyLevel::One)
 }
 
 fn parse(text: &str) -> Result<Statement> {
@@ -901,7 +958,8 @@ impl WriteContext for Context<'_> {
 
 impl ReadSource for Context<'_> {
     fn read(&self, cmd: &ReadCommand) -> Result<Option<PartitionData>> {
-        let data = self.exec.engine.read(cmd)?;
+        let strategy = self.exec.strategy_for(cmd.table)?;
+        let data = self.exec.coordinator.read(&strategy, cmd, level(self.options.consistency))?;
         if let Some(d) = &data {
             self.exec.check_tombstones(cmd.table, d)?;
         }
@@ -909,7 +967,8 @@ impl ReadSource for Context<'_> {
     }
 
     fn scan(&self, cmd: &ScanCommand) -> Result<Vec<PartitionData>> {
-        let data = self.exec.engine.scan(cmd)?;
+        let strategy = self.exec.strategy_for(cmd.table)?;
+        let data = self.exec.coordinator.scan(&strategy, cmd, level(self.options.consistency))?;
         for d in &data {
             self.exec.check_tombstones(cmd.table, d)?;
         }

@@ -23,7 +23,7 @@ impl TestNode {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("local address");
         let yaml = format!(
-            "data_file_directories:\n  - {}\ncommitlog_directory: {}\nnative_transport_port: {}\n",
+            "data_file_directories:\n  - {}\ncommitlog_directory: {}\nnative_transport_port: {}\nstorage_port: 0\nadmin_port: 0\n",
             dir.path().join("data").display(),
             dir.path().join("commitlog").display(),
             address.port()

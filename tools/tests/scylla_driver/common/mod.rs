@@ -98,7 +98,7 @@ fn spawn_node(
 ) -> (watch::Sender<bool>, JoinHandle<()>) {
     let port = listener.local_addr().expect("local address").port();
     let yaml = format!(
-        "data_file_directories:\n  - {}\ncommitlog_directory: {}\nnative_transport_port: {port}\n",
+        "data_file_directories:\n  - {}\ncommitlog_directory: {}\nnative_transport_port: {port}\nstorage_port: 0\nadmin_port: 0\n",
         dir.join("data").display(),
         dir.join("commitlog").display(),
     );

@@ -1,0 +1,741 @@
+//! The coordinator: any node runs a client's request against the replicas that own the data.
+//!
+//! Walk of a write ([`Coordinator::write`]): each mutation's token gives its natural replicas
+//! (`replication`); the level and the live set give a [`ReplicaPlan`] (`consistency`), or
+//! Unavailable before anything is sent; the mutations go to every live replica (MUTATION, or
+//! straight to local storage for this node) and the call returns once `block_for` replicas
+//! acknowledged, or fails with WriteTimeout after `write_request_timeout`.
+//!
+//! Walk of a read ([`Coordinator::read`]): the plan's contacts are the closest live replicas;
+//! the first is asked for data and the others for digests. Matching digests answer at once. A
+//! mismatch triggers a second round asking every contact for data; the versions are merged
+//! (`resolver`) and the merged partition is written back to the replicas that differed
+//! (blocking read repair) before the answer returns.
+//!
+//! Range scans ([`Coordinator::scan`]) split the token range at ring tokens, so that each piece
+//! has one replica set, and ask `block_for` replicas of each piece for data, piece after piece
+//! until the limits are met.
+//!
+//! Everything here is synchronous: the CQL executor calls it from a blocking thread, and it
+//! waits for replicas on a condition variable. It never blocks a tokio worker.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex, RwLock};
+use sibyl_engine::{DecoratedKey, Mutation, PartitionData, ReadCommand, ScanCommand, ScanStart, Token};
+
+use crate::consistency::{plan_read, plan_write, ConsistencyLevel, PlanError, ReplicaPlan};
+use crate::endpoint::{Endpoint, Location};
+use crate::error::{Error, Result, WriteType};
+use crate::messaging::{MessagingService, RequestError};
+use crate::replication::ReplicationStrategy;
+use crate::resolver::{digest, merge_ranges, merge_versions, repair_mutation};
+use crate::ring::TokenMetadata;
+use crate::storage::Storage;
+use crate::verbs::{self, ReadRequest, ReadResponse};
+
+/// Request timeouts (cassandra.yaml's `write_request_timeout`, `read_request_timeout`,
+/// `range_request_timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Writes.
+    pub write: Duration,
+    /// Single-partition reads.
+    pub read: Duration,
+    /// Range scans (per piece of the ring).
+    pub range: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            write: Duration::from_secs(2),
+            read: Duration::from_secs(5),
+            range: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How long a read waits for its replicas before also asking the next live one (Cassandra's
+/// `speculative_retry`, here a fixed delay).
+pub const SPECULATIVE_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// What this node knows of the cluster: the ring, where nodes are, and who is alive. Written by
+/// the gossip task, read by every request.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    /// Tokens of every normal node.
+    pub ring: TokenMetadata,
+    /// Nodes currently believed alive (this node always is).
+    pub live: HashSet<Endpoint>,
+}
+
+/// The coordinator of one node.
+#[derive(Debug)]
+pub struct Coordinator {
+    local: Endpoint,
+    local_location: Location,
+    storage: Arc<dyn Storage>,
+    view: RwLock<ClusterView>,
+    messaging: OnceLock<MessagingService>,
+    timeouts: Timeouts,
+    stats: Mutex<CoordinatorStats>,
+}
+
+/// Counters the admin endpoint reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CoordinatorStats {
+    /// Writes coordinated.
+    pub writes: u64,
+    /// Single-partition reads coordinated.
+    pub reads: u64,
+    /// Range scans coordinated.
+    pub scans: u64,
+    /// Requests refused as Unavailable.
+    pub unavailables: u64,
+    /// Requests that timed out.
+    pub timeouts: u64,
+    /// Reads whose digests disagreed.
+    pub digest_mismatches: u64,
+    /// Read repair mutations sent.
+    pub read_repairs: u64,
+    /// Extra replicas asked because the contacted ones were slow to answer.
+    pub speculative_retries: u64,
+}
+
+/// Answers from replicas, collected by callbacks from the messaging threads.
+struct Collector<T> {
+    state: Mutex<Vec<(Endpoint, std::result::Result<T, String>)>>,
+    changed: Condvar,
+}
+
+impl<T> Collector<T> {
+    fn new() -> Arc<Collector<T>> {
+        Arc::new(Collector { state: Mutex::new(Vec::new()), changed: Condvar::new() })
+    }
+
+    fn push(&self, from: Endpoint, answer: std::result::Result<T, String>) {
+        self.state.lock().push((from, answer));
+        self.changed.notify_all();
+    }
+
+    /// Waits until `done(answers)` or the deadline; returns the answers so far.
+    fn wait(
+        &self,
+        deadline: Instant,
+        done: impl Fn(&[(Endpoint, std::result::Result<T, String>)]) -> bool,
+    ) -> Vec<(Endpoint, std::result::Result<T, String>)>
+    where
+        T: Clone,
+    {
+        let mut state = self.state.lock();
+        while !done(&state) {
+            if self.changed.wait_until(&mut state, deadline).timed_out() {
+                break;
+            }
+        }
+        state.clone()
+    }
+}
+
+fn successes<T>(answers: &[(Endpoint, std::result::Result<T, String>)]) -> usize {
+    answers.iter().filter(|(_, a)| a.is_ok()).count()
+}
+
+fn failures<T>(answers: &[(Endpoint, std::result::Result<T, String>)]) -> usize {
+    answers.len() - successes(answers)
+}
+
+fn first_failure<T>(answers: &[(Endpoint, std::result::Result<T, String>)]) -> String {
+    answers.iter().find_map(|(from, a)| a.as_ref().err().map(|e| format!("{from}: {e}"))).unwrap_or_default()
+}
+
+impl Coordinator {
+    /// A coordinator for `local`, which starts as the only node of its ring with `tokens`.
+    pub fn new(
+        local: Endpoint,
+        local_location: Location,
+        tokens: &[i64],
+        storage: Arc<dyn Storage>,
+        timeouts: Timeouts,
+    ) -> Coordinator {
+        let mut ring = TokenMetadata::new();
+        ring.update_normal_tokens(local, tokens);
+        ring.set_location(local, local_location.clone());
+        let live = HashSet::from([local]);
+        Coordinator {
+            local,
+            local_location,
+            storage,
+            view: RwLock::new(ClusterView { ring, live }),
+            messaging: OnceLock::new(),
+            timeouts,
+            stats: Mutex::new(CoordinatorStats::default()),
+        }
+    }
+
+    /// Connects the coordinator to the other nodes (once, when the cluster service starts).
+    pub fn attach_messaging(&self, messaging: MessagingService) {
+        if self.messaging.set(messaging).is_err() {
+            tracing::warn!("messaging attached twice; keeping the first");
+        }
+    }
+
+    /// This node.
+    #[must_use]
+    pub fn local(&self) -> Endpoint {
+        self.local
+    }
+
+    /// This node's data center and rack.
+    #[must_use]
+    pub fn local_location(&self) -> &Location {
+        &self.local_location
+    }
+
+    /// A copy of the current view.
+    #[must_use]
+    pub fn view(&self) -> ClusterView {
+        self.view.read().clone()
+    }
+
+    /// Changes the view (the gossip task does this).
+    pub fn update_view(&self, f: impl FnOnce(&mut ClusterView)) {
+        let mut v = self.view.write();
+        f(&mut v);
+        v.live.insert(self.local);
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> CoordinatorStats {
+        *self.stats.lock()
+    }
+
+    /// Timeouts.
+    #[must_use]
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Local storage.
+    #[must_use]
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// The replicas of `token` for a keyspace's strategy, in Cassandra's order.
+    #[must_use]
+    pub fn natural_replicas(&self, strategy: &ReplicationStrategy, token: Token) -> Vec<Endpoint> {
+        if matches!(strategy, ReplicationStrategy::Local) {
+            return vec![self.local];
+        }
+        strategy.calculate_natural_replicas(token.0, &self.view.read().ring)
+    }
+
+    fn location_of(view: &ClusterView, ep: Endpoint) -> Location {
+        view.ring.location(ep).clone()
+    }
+
+    fn plan_write(
+        &self,
+        strategy: &ReplicationStrategy,
+        cl: ConsistencyLevel,
+        token: Token,
+    ) -> Result<ReplicaPlan> {
+        let natural = self.natural_replicas(strategy, token);
+        let view = self.view.read();
+        let plan = plan_write(
+            cl,
+            strategy,
+            natural,
+            |ep| view.live.contains(&ep),
+            |ep| Self::location_of(&view, ep),
+            &self.local_location.dc,
+        );
+        self.plan_result(plan)
+    }
+
+    fn plan_read(
+        &self,
+        strategy: &ReplicationStrategy,
+        cl: ConsistencyLevel,
+        token: Token,
+    ) -> Result<ReplicaPlan> {
+        let natural = self.natural_replicas(strategy, token);
+        let view = self.view.read();
+        let local = self.local;
+        let local_dc = self.local_location.dc.clone();
+        let plan = plan_read(
+            cl,
+            strategy,
+            natural,
+            |ep| view.live.contains(&ep),
+            |ep| Self::location_of(&view, ep),
+            &local_dc,
+            |ep| {
+                if ep == local {
+                    0
+                } else if Self::location_of(&view, ep).dc == local_dc {
+                    1
+                } else {
+                    2
+                }
+            },
+        );
+        self.plan_result(plan)
+    }
+
+    fn plan_result(&self, plan: std::result::Result<ReplicaPlan, PlanError>) -> Result<ReplicaPlan> {
+        match plan {
+            Ok(p) => Ok(p),
+            Err(PlanError::Unavailable { consistency, required, alive }) => {
+                self.stats.lock().unavailables += 1;
+                Err(Error::Unavailable { consistency, required, alive })
+            }
+            Err(PlanError::Invalid(m)) => Err(Error::Invalid(m)),
+        }
+    }
+
+    fn messaging(&self) -> Result<&MessagingService> {
+        self.messaging
+            .get()
+            .ok_or_else(|| Error::Overloaded("internode messaging is not running on this node".into()))
+    }
+
+    /// Writes mutations at `cl`. Mutations with the same replicas travel together; the call
+    /// returns when every group reached its level.
+    pub fn write(
+        &self,
+        strategy: &ReplicationStrategy,
+        mutations: Vec<Mutation>,
+        cl: ConsistencyLevel,
+        write_type: WriteType,
+    ) -> Result<()> {
+        self.stats.lock().writes += 1;
+        let mut groups: BTreeMap<Vec<Endpoint>, (ReplicaPlan, Vec<Mutation>)> = BTreeMap::new();
+        // Plan everything first: Unavailable must come before anything is written.
+        for m in mutations {
+            let plan = self.plan_write(strategy, cl, Token::of_key(&m.update.key))?;
+            groups.entry(plan.contacts.clone()).or_insert_with(|| (plan, Vec::new())).1.push(m);
+        }
+        let deadline = Instant::now() + self.timeouts.write;
+        let mut pending = Vec::new();
+        for (contacts, (plan, group)) in groups {
+            let collector: Arc<Collector<()>> = Collector::new();
+            let remote: Vec<Endpoint> = contacts.iter().copied().filter(|e| *e != self.local).collect();
+            if !remote.is_empty() {
+                let payload = verbs::encode_mutations(&group);
+                let messaging = self.messaging()?;
+                for ep in remote {
+                    let c = Arc::clone(&collector);
+                    messaging.send_request(
+                        ep,
+                        verbs::MUTATION,
+                        payload.clone(),
+                        self.timeouts.write,
+                        Box::new(move |r| c.push(ep, r.map(|_| ()).map_err(|e| request_error(&e)))),
+                    );
+                }
+            }
+            if contacts.contains(&self.local) {
+                let r = self.storage.apply(group);
+                if let Err(e) = &r {
+                    tracing::error!(error = %e, "local write failed");
+                }
+                collector.push(self.local, r.map_err(|e| e.to_string()));
+            }
+            pending.push((plan, contacts.len(), collector));
+        }
+        for (plan, sent, collector) in pending {
+            let block_for = plan.block_for;
+            let answers = collector.wait(deadline, |a| {
+                successes(a) >= block_for || a.len() == sent || sent - failures(a) < block_for
+            });
+            let ok = successes(&answers);
+            if ok >= block_for {
+                continue;
+            }
+            if failures(&answers) > 0 && sent - failures(&answers) < block_for {
+                return Err(Error::Failure {
+                    consistency: cl,
+                    received: ok,
+                    block_for,
+                    failures: failures(&answers),
+                    write: true,
+                    reason: first_failure(&answers),
+                });
+            }
+            self.stats.lock().timeouts += 1;
+            return Err(Error::WriteTimeout { consistency: cl, received: ok, block_for, write_type });
+        }
+        Ok(())
+    }
+
+    /// Reads one partition at `cl`.
+    pub fn read(
+        &self,
+        strategy: &ReplicationStrategy,
+        cmd: &ReadCommand,
+        cl: ConsistencyLevel,
+    ) -> Result<Option<PartitionData>> {
+        self.stats.lock().reads += 1;
+        let token = Token::of_key(&cmd.key);
+        let plan = self.plan_read(strategy, cl, token)?;
+        let block_for = plan.block_for;
+        let mut contacts = plan.contacts.clone();
+        let started = Instant::now();
+        let deadline = started + self.timeouts.read;
+        let collector: Arc<Collector<ReadResponse>> = Collector::new();
+        for (i, ep) in contacts.iter().enumerate() {
+            if *ep != self.local {
+                self.send_read(*ep, cmd, i > 0, &collector)?;
+            }
+        }
+        if let Some(i) = contacts.iter().position(|e| *e == self.local) {
+            let r = self.storage.read(cmd).map(|d| {
+                if i > 0 {
+                    ReadResponse::Digest(digest(d.as_ref()))
+                } else {
+                    ReadResponse::Data(d)
+                }
+            });
+            collector.push(self.local, r.map_err(|e| e.to_string()));
+        }
+        // Speculative retry: when the contacted replicas have not answered after
+        // SPECULATIVE_RETRY_DELAY (one is dead but not yet convicted, or slow), the next live
+        // replica is asked too.
+        let spec_at = started + SPECULATIVE_RETRY_DELAY.min(self.timeouts.read);
+        let sent = contacts.len();
+        let answers = collector.wait(spec_at, |a| read_complete(a, block_for, sent));
+        if !read_satisfied(&answers, block_for) {
+            if let Some(extra) = plan.live.iter().copied().find(|e| !contacts.contains(e)) {
+                let data_missing = !has_data(&answers);
+                tracing::debug!(replica = %extra, data = data_missing, "speculative read retry");
+                self.stats.lock().speculative_retries += 1;
+                if extra == self.local {
+                    let r = self.storage.read(cmd).map(|d| {
+                        if data_missing {
+                            ReadResponse::Data(d)
+                        } else {
+                            ReadResponse::Digest(digest(d.as_ref()))
+                        }
+                    });
+                    collector.push(self.local, r.map_err(|e| e.to_string()));
+                } else {
+                    self.send_read(extra, cmd, !data_missing, &collector)?;
+                }
+                contacts.push(extra);
+            }
+        }
+        let sent = contacts.len();
+        let answers = collector.wait(deadline, |a| read_complete(a, block_for, sent));
+        let data = answers.iter().find_map(|(_, a)| match a {
+            Ok(ReadResponse::Data(d)) => Some(d.clone()),
+            _ => None,
+        });
+        let ok = successes(&answers);
+        if ok < block_for || data.is_none() {
+            if failures(&answers) > 0 {
+                return Err(Error::Failure {
+                    consistency: cl,
+                    received: ok,
+                    block_for,
+                    failures: failures(&answers),
+                    write: false,
+                    reason: first_failure(&answers),
+                });
+            }
+            self.stats.lock().timeouts += 1;
+            return Err(Error::ReadTimeout {
+                consistency: cl,
+                received: ok,
+                block_for,
+                data_present: data.is_some(),
+            });
+        }
+        let data = data.flatten();
+        let expected = digest(data.as_ref());
+        let agree = answers.iter().all(|(_, a)| match a {
+            Ok(ReadResponse::Digest(d)) => *d == expected,
+            _ => true,
+        });
+        if agree {
+            return Ok(data);
+        }
+        self.stats.lock().digest_mismatches += 1;
+        tracing::debug!(table = %cmd.table, "digest mismatch; reading data from every contacted replica");
+        // The second round asks only the replicas that answered the first.
+        let responded: Vec<Endpoint> = answers.iter().filter(|(_, a)| a.is_ok()).map(|(ep, _)| *ep).collect();
+        self.read_full_and_repair(cmd, cl, &responded, block_for, deadline)
+    }
+
+    fn send_read(
+        &self,
+        ep: Endpoint,
+        cmd: &ReadCommand,
+        digest_only: bool,
+        collector: &Arc<Collector<ReadResponse>>,
+    ) -> Result<()> {
+        let payload = ReadRequest { command: cmd.clone(), digest_only }.encode();
+        let c = Arc::clone(collector);
+        self.messaging()?.send_request(
+            ep,
+            verbs::READ,
+            payload,
+            self.timeouts.read,
+            Box::new(move |r| {
+                let answer = r.map_err(|e| request_error(&e)).and_then(|resp| {
+                    ReadResponse::decode(&resp.payload).map_err(|e| format!("bad read response: {e}"))
+                });
+                c.push(ep, answer);
+            }),
+        );
+        Ok(())
+    }
+
+    fn read_full_and_repair(
+        &self,
+        cmd: &ReadCommand,
+        cl: ConsistencyLevel,
+        contacts: &[Endpoint],
+        block_for: usize,
+        deadline: Instant,
+    ) -> Result<Option<PartitionData>> {
+        let collector: Arc<Collector<ReadResponse>> = Collector::new();
+        for ep in contacts {
+            if *ep != self.local {
+                self.send_read(*ep, cmd, false, &collector)?;
+            }
+        }
+        if contacts.contains(&self.local) {
+            let r = self.storage.read(cmd).map(ReadResponse::Data);
+            collector.push(self.local, r.map_err(|e| e.to_string()));
+        }
+        let answers = collector.wait(deadline, |a| a.len() == contacts.len());
+        let versions: Vec<(Endpoint, Option<PartitionData>)> = answers
+            .iter()
+            .filter_map(|(ep, a)| match a {
+                Ok(ReadResponse::Data(d)) => Some((*ep, d.clone())),
+                _ => None,
+            })
+            .collect();
+        if versions.len() < block_for {
+            self.stats.lock().timeouts += 1;
+            return Err(Error::ReadTimeout {
+                consistency: cl,
+                received: versions.len(),
+                block_for,
+                data_present: !versions.is_empty(),
+            });
+        }
+        // Merge whole partitions (no row limit) so the repair carries everything the replicas
+        // disagreed on, then apply the limit to the answer.
+        let merged_all = merge_versions(
+            versions.iter().map(|(_, d)| d.clone()).collect(),
+            cmd.reversed,
+            usize::MAX,
+            cmd.now_seconds,
+        );
+        if let Some(merged) = &merged_all {
+            let want = digest(Some(merged));
+            let stale: Vec<Endpoint> =
+                versions.iter().filter(|(_, d)| digest(d.as_ref()) != want).map(|(ep, _)| *ep).collect();
+            self.repair(cmd, merged, &stale, deadline);
+        }
+        Ok(merged_all
+            .and_then(|m| merge_versions(vec![Some(m)], cmd.reversed, cmd.row_limit, cmd.now_seconds)))
+    }
+
+    /// Blocking read repair: writes the merged partition to the replicas that differed and
+    /// waits for them (until the read's deadline; a failed repair does not fail the read).
+    fn repair(&self, cmd: &ReadCommand, merged: &PartitionData, stale: &[Endpoint], deadline: Instant) {
+        if stale.is_empty() {
+            return;
+        }
+        let m = repair_mutation(cmd.table, merged);
+        self.stats.lock().read_repairs += stale.len() as u64;
+        let collector: Arc<Collector<()>> = Collector::new();
+        for ep in stale {
+            if *ep == self.local {
+                let r = self.storage.apply(vec![m.clone()]);
+                collector.push(self.local, r.map_err(|e| e.to_string()));
+            } else if let Ok(messaging) = self.messaging() {
+                let c = Arc::clone(&collector);
+                let ep = *ep;
+                messaging.send_request(
+                    ep,
+                    verbs::MUTATION,
+                    verbs::encode_mutations(std::slice::from_ref(&m)),
+                    self.timeouts.write,
+                    Box::new(move |r| c.push(ep, r.map(|_| ()).map_err(|e| request_error(&e)))),
+                );
+            }
+        }
+        let answers = collector.wait(deadline, |a| a.len() == stale.len());
+        if successes(&answers) < stale.len() {
+            tracing::debug!(repaired = successes(&answers), stale = stale.len(), "read repair incomplete");
+        }
+    }
+
+    /// Scans a token range at `cl`, piece by piece of the ring.
+    pub fn scan(
+        &self,
+        strategy: &ReplicationStrategy,
+        cmd: &ScanCommand,
+        cl: ConsistencyLevel,
+    ) -> Result<Vec<PartitionData>> {
+        self.stats.lock().scans += 1;
+        let start_token = match &cmd.start {
+            ScanStart::TokenInclusive(t) | ScanStart::TokenExclusive(t) => *t,
+            ScanStart::AfterKey(k) => k.token,
+        };
+        if start_token > cmd.end {
+            return Ok(Vec::new());
+        }
+        let pieces: Vec<Token> = if matches!(strategy, ReplicationStrategy::Local) {
+            vec![cmd.end]
+        } else {
+            let view = self.view.read();
+            let mut p: Vec<Token> = view
+                .ring
+                .sorted_tokens()
+                .into_iter()
+                .map(Token)
+                .filter(|t| *t >= start_token && *t < cmd.end)
+                .collect();
+            p.push(cmd.end);
+            p
+        };
+        let mut out: Vec<PartitionData> = Vec::new();
+        let mut rows_left = cmd.row_limit;
+        let mut start = cmd.start.clone();
+        for end in pieces {
+            if out.len() >= cmd.partition_limit || rows_left == 0 {
+                break;
+            }
+            let piece = ScanCommand {
+                start: start.clone(),
+                end,
+                partition_limit: cmd.partition_limit - out.len(),
+                row_limit: rows_left,
+                ..cmd.clone()
+            };
+            let found = self.scan_piece(strategy, &piece, cl)?;
+            for p in found {
+                rows_left = rows_left.saturating_sub(p.live_rows(cmd.now_seconds).count());
+                out.push(p);
+            }
+            start = ScanStart::TokenExclusive(end);
+        }
+        Ok(out)
+    }
+
+    fn scan_piece(
+        &self,
+        strategy: &ReplicationStrategy,
+        cmd: &ScanCommand,
+        cl: ConsistencyLevel,
+    ) -> Result<Vec<PartitionData>> {
+        let plan = self.plan_read(strategy, cl, cmd.end)?;
+        let contacts = plan.contacts.clone();
+        let block_for = plan.block_for;
+        if contacts == [self.local] {
+            return Ok(self.storage.scan(cmd)?);
+        }
+        let deadline = Instant::now() + self.timeouts.range;
+        let collector: Arc<Collector<Vec<PartitionData>>> = Collector::new();
+        let payload: Bytes = verbs::encode_scan(cmd);
+        for ep in &contacts {
+            if *ep == self.local {
+                continue;
+            }
+            let c = Arc::clone(&collector);
+            let ep = *ep;
+            self.messaging()?.send_request(
+                ep,
+                verbs::RANGE_READ,
+                payload.clone(),
+                self.timeouts.range,
+                Box::new(move |r| {
+                    let answer = r.map_err(|e| request_error(&e)).and_then(|resp| {
+                        verbs::decode_partitions(&resp.payload)
+                            .map_err(|e| format!("bad range response: {e}"))
+                    });
+                    c.push(ep, answer);
+                }),
+            );
+        }
+        if contacts.contains(&self.local) {
+            let r = self.storage.scan(cmd);
+            collector.push(self.local, r.map_err(|e| e.to_string()));
+        }
+        let answers = collector.wait(deadline, |a| successes(a) >= block_for || a.len() == contacts.len());
+        let ok: Vec<Vec<PartitionData>> =
+            answers.iter().filter_map(|(_, a)| a.as_ref().ok().cloned()).collect();
+        if ok.len() < block_for {
+            if failures(&answers) > 0 {
+                return Err(Error::Failure {
+                    consistency: cl,
+                    received: ok.len(),
+                    block_for,
+                    failures: failures(&answers),
+                    write: false,
+                    reason: first_failure(&answers),
+                });
+            }
+            self.stats.lock().timeouts += 1;
+            return Err(Error::ReadTimeout {
+                consistency: cl,
+                received: ok.len(),
+                block_for,
+                data_present: !ok.is_empty(),
+            });
+        }
+        Ok(merge_ranges(ok, cmd.row_limit, cmd.partition_limit, cmd.now_seconds))
+    }
+
+    /// Sends `mutations` (a schema change) to every other live node, without waiting.
+    pub fn push_schema(&self, mutations: &[Mutation]) {
+        let Ok(messaging) = self.messaging() else { return };
+        let payload = verbs::encode_mutations(mutations);
+        let live: Vec<Endpoint> =
+            self.view.read().live.iter().copied().filter(|e| *e != self.local).collect();
+        for ep in live {
+            messaging.send_one_way(ep, verbs::SCHEMA_PUSH, payload.clone(), self.timeouts.write);
+        }
+    }
+}
+
+type ReadAnswers = [(Endpoint, std::result::Result<ReadResponse, String>)];
+
+fn has_data(a: &ReadAnswers) -> bool {
+    a.iter().any(|(_, r)| matches!(r, Ok(ReadResponse::Data(_))))
+}
+
+/// Enough answers, one of them with the data.
+fn read_satisfied(a: &ReadAnswers, block_for: usize) -> bool {
+    successes(a) >= block_for && has_data(a)
+}
+
+/// Nothing more to wait for: satisfied, or every contacted replica answered.
+fn read_complete(a: &ReadAnswers, block_for: usize, sent: usize) -> bool {
+    read_satisfied(a, block_for) || a.len() == sent
+}
+
+fn request_error(e: &RequestError) -> String {
+    e.to_string()
+}
+
+/// The key a range scan of `cmd` resumes after, for logs.
+#[must_use]
+pub fn describe_start(start: &ScanStart) -> String {
+    match start {
+        ScanStart::TokenInclusive(t) => format!("[{}", t.0),
+        ScanStart::TokenExclusive(t) => format!("({}", t.0),
+        ScanStart::AfterKey(DecoratedKey { token, .. }) => format!("(key at {}", token.0),
+    }
+}

@@ -1,0 +1,618 @@
+//! The cluster service: one node's membership, wired to sockets.
+//!
+//! It owns the [`MessagingService`] and the [`Gossiper`], and does three things:
+//! 1. Gossip: every `GOSSIP_INTERVAL` it ticks the gossiper and sends what it asks; gossip
+//!    events update the coordinator's [`ClusterView`] (tokens, data center and rack, who is
+//!    alive) and reach the CQL layer through [`ClusterHooks`] (system.peers rows, client
+//!    events).
+//! 2. Replica work: MUTATION, READ and RANGE_READ from coordinators run on blocking threads
+//!    (bounded by `MAX_CONCURRENT_REPLICA_REQUESTS`; beyond it a request fails at once as
+//!    overloaded, so a slow disk cannot queue unbounded work).
+//! 3. Schema: a schema change is pushed to every live node (SCHEMA_PUSH); the SCHEMA gossip
+//!    state carries each node's schema version, and a node that sees another version pulls
+//!    that node's whole schema (SCHEMA_PULL) and merges it. Schema rows reconcile by timestamp
+//!    like any data, so merging in any order converges.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use sibyl_engine::Mutation;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::coordinator::Coordinator;
+use crate::endpoint::{Endpoint, Location};
+use crate::gossip::{ApplicationState, GossipEvent, GossipMessage, Gossiper};
+use crate::messaging::{InboundHandler, MessagingConfig, MessagingService, Responder, Verb};
+use crate::verbs::{self, ReadRequest, ReadResponse};
+
+/// How often gossip runs (Cassandra: one second).
+pub const GOSSIP_INTERVAL: Duration = Duration::from_secs(1);
+/// Replica requests executing at once on this node.
+pub const MAX_CONCURRENT_REPLICA_REQUESTS: usize = 256;
+/// Consecutive failed connection attempts after which a node gossip still believes alive is
+/// treated as down (see [`connection_verdicts`]).
+pub const CONNECT_FAILURES_TO_MARK_DOWN: u32 = 2;
+/// A node whose schema differs is asked for its schema at most this often.
+pub const SCHEMA_PULL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the cluster layer asks of the layer above (the CQL executor).
+pub trait ClusterHooks: Send + Sync + std::fmt::Debug {
+    /// This node's schema version.
+    fn schema_version(&self) -> Uuid;
+    /// This node's schema as mutations of its schema tables (user keyspaces only).
+    fn schema_mutations(&self) -> Result<Vec<Mutation>, String>;
+    /// Merges schema mutations received from another node.
+    fn merge_schema(&self, mutations: Vec<Mutation>) -> Result<(), String>;
+    /// Another node appeared or changed (for `system.peers`).
+    fn peer_changed(&self, peer: &PeerInfo);
+    /// Another node went up or down (for client STATUS_CHANGE events).
+    fn peer_status(&self, peer: &PeerInfo, up: bool);
+}
+
+/// Another node as gossip describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerInfo {
+    /// Its listen address and storage port.
+    pub endpoint: Endpoint,
+    /// Host id.
+    pub host_id: Option<Uuid>,
+    /// Data center and rack.
+    pub location: Location,
+    /// Address for CQL clients.
+    pub rpc_address: Option<std::net::IpAddr>,
+    /// CQL port.
+    pub native_port: Option<u16>,
+    /// Tokens.
+    pub tokens: Vec<i64>,
+    /// Schema version.
+    pub schema_version: Option<Uuid>,
+    /// Release version.
+    pub release_version: Option<String>,
+    /// `NORMAL`, `LEAVING`, ...
+    pub status: String,
+    /// Data size in bytes (LOAD).
+    pub load_bytes: f64,
+    /// Whether gossip believes it alive.
+    pub up: bool,
+}
+
+/// One endpoint as `gossipinfo` shows it.
+#[derive(Debug, Clone)]
+pub struct GossipInfo {
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// Its generation.
+    pub generation: i32,
+    /// Its heartbeat version.
+    pub heartbeat: i32,
+    /// (state name, value, version).
+    pub states: Vec<(String, String, i32)>,
+}
+
+/// Settings of the cluster service (from the node's yaml).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `cluster_name`: nodes of other clusters are refused.
+    pub cluster_name: String,
+    /// `listen_address` and `storage_port`.
+    pub local: Endpoint,
+    /// Data center and rack.
+    pub location: Location,
+    /// Seeds (`seed_provider`).
+    pub seeds: Vec<Endpoint>,
+    /// `phi_convict_threshold`.
+    pub phi_convict_threshold: f64,
+    /// This node's host id.
+    pub host_id: Uuid,
+    /// This node's tokens.
+    pub tokens: Vec<i64>,
+    /// Address and port for CQL clients.
+    pub rpc_address: std::net::IpAddr,
+    /// CQL port.
+    pub native_port: u16,
+    /// Reported release version.
+    pub release_version: String,
+    /// Gossip generation (seconds since the epoch at start, increasing across restarts).
+    pub generation: i32,
+}
+
+/// The running cluster service of a node.
+#[derive(Debug, Clone)]
+pub struct ClusterService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ClusterConfig,
+    coordinator: Arc<Coordinator>,
+    hooks: Arc<dyn ClusterHooks>,
+    gossiper: Mutex<Gossiper>,
+    messaging: MessagingService,
+    started: Instant,
+    replica_slots: Arc<Semaphore>,
+    last_pull: Mutex<HashMap<Endpoint, Instant>>,
+    peers: Mutex<HashMap<Endpoint, PeerInfo>>,
+    /// Nodes this node cannot connect to (see [`connection_verdicts`]).
+    unreachable: Mutex<HashSet<Endpoint>>,
+}
+
+#[derive(Debug)]
+struct Handler {
+    inner: std::sync::OnceLock<std::sync::Weak<Inner>>,
+}
+
+impl InboundHandler for Handler {
+    fn handle(&self, from: Endpoint, verb: Verb, payload: Bytes, responder: Responder) {
+        let Some(inner) = self.inner.get().and_then(std::sync::Weak::upgrade) else {
+            responder.fail("node is starting or stopping");
+            return;
+        };
+        inner.handle(from, verb, payload, responder);
+    }
+}
+
+impl ClusterService {
+    /// Binds the storage port, starts gossip and serves replica requests. Must run inside a
+    /// tokio runtime.
+    pub async fn start(
+        config: ClusterConfig,
+        coordinator: Arc<Coordinator>,
+        hooks: Arc<dyn ClusterHooks>,
+    ) -> std::io::Result<ClusterService> {
+        let handler = Arc::new(Handler { inner: std::sync::OnceLock::new() });
+        let messaging_config = MessagingConfig::new(config.local, config.cluster_name.clone());
+        let dyn_handler: Arc<dyn InboundHandler> = handler.clone();
+        let messaging = MessagingService::start(messaging_config, dyn_handler)?;
+        coordinator.attach_messaging(messaging.clone());
+        let mut gossiper = Gossiper::new(
+            config.local,
+            config.cluster_name.clone(),
+            config.generation,
+            config.seeds.clone(),
+            config.phi_convict_threshold,
+        );
+        let tokens: Vec<String> = config.tokens.iter().map(i64::to_string).collect();
+        set_state(&mut gossiper, ApplicationState::HostId, config.host_id.to_string());
+        set_state(&mut gossiper, ApplicationState::Dc, config.location.dc.clone());
+        set_state(&mut gossiper, ApplicationState::Rack, config.location.rack.clone());
+        set_state(&mut gossiper, ApplicationState::RpcAddress, config.rpc_address.to_string());
+        set_state(&mut gossiper, ApplicationState::NativePort, config.native_port.to_string());
+        set_state(&mut gossiper, ApplicationState::ReleaseVersion, config.release_version.clone());
+        set_state(&mut gossiper, ApplicationState::Tokens, tokens.join(","));
+        set_state(&mut gossiper, ApplicationState::Schema, hooks.schema_version().to_string());
+        set_state(&mut gossiper, ApplicationState::Status, "NORMAL".into());
+        let inner = Arc::new(Inner {
+            config,
+            coordinator,
+            hooks,
+            gossiper: Mutex::new(gossiper),
+            messaging,
+            started: Instant::now(),
+            replica_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_REPLICA_REQUESTS)),
+            last_pull: Mutex::new(HashMap::new()),
+            peers: Mutex::new(HashMap::new()),
+            unreachable: Mutex::new(HashSet::new()),
+        });
+        let _ = handler.inner.set(Arc::downgrade(&inner));
+        tracing::info!(endpoint = %inner.config.local, seeds = ?inner.config.seeds, "cluster service started");
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let mut rng = StdRng::from_os_rng();
+            let mut interval = tokio::time::interval(GOSSIP_INTERVAL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                inner.gossip_round(&mut rng);
+            }
+        });
+        Ok(ClusterService { inner })
+    }
+
+    /// The messaging service (stats, the test filter hook).
+    #[must_use]
+    pub fn messaging(&self) -> &MessagingService {
+        &self.inner.messaging
+    }
+
+    /// The coordinator.
+    #[must_use]
+    pub fn coordinator(&self) -> &Arc<Coordinator> {
+        &self.inner.coordinator
+    }
+
+    /// Every other node known, as gossip describes it.
+    #[must_use]
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        let mut v: Vec<PeerInfo> = self.inner.peers.lock().values().cloned().collect();
+        v.sort_by_key(|p| p.endpoint);
+        v
+    }
+
+    /// Gossip's view of every endpoint, for `gossipinfo`.
+    #[must_use]
+    pub fn gossip_info(&self) -> Vec<GossipInfo> {
+        let g = self.inner.gossiper.lock();
+        let mut out = Vec::new();
+        for ep in g.endpoints() {
+            if let Some(s) = g.endpoint_state(ep) {
+                let states = s
+                    .states
+                    .iter()
+                    .map(|(k, v)| (format!("{k:?}").to_uppercase(), v.value.clone(), v.version))
+                    .collect();
+                out.push(GossipInfo {
+                    endpoint: ep,
+                    generation: s.heartbeat.generation,
+                    heartbeat: s.heartbeat.version,
+                    states,
+                });
+            }
+        }
+        out
+    }
+
+    /// Updates this node's LOAD (bytes on disk) in gossip.
+    pub fn set_load(&self, bytes: u64) {
+        set_state(&mut self.inner.gossiper.lock(), ApplicationState::Load, format!("{bytes}"));
+    }
+
+    /// Announces a schema change: pushes it to every live node now; the gossiped version
+    /// follows on the next round.
+    pub fn announce_schema(&self, mutations: &[Mutation]) {
+        self.inner.coordinator.push_schema(mutations);
+        let version = self.inner.hooks.schema_version().to_string();
+        set_state(&mut self.inner.gossiper.lock(), ApplicationState::Schema, version);
+    }
+
+    /// Stops messaging (the node is shutting down).
+    pub fn shutdown(&self) {
+        self.inner.messaging.shutdown();
+    }
+}
+
+impl Inner {
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn send_gossip(&self, out: Vec<(Endpoint, GossipMessage)>) {
+        for (to, msg) in out {
+            let verb = match msg {
+                GossipMessage::Syn { .. } => verbs::GOSSIP_SYN,
+                GossipMessage::Ack { .. } => verbs::GOSSIP_ACK,
+                GossipMessage::Ack2 { .. } => verbs::GOSSIP_ACK2,
+            };
+            let mut bytes = Vec::new();
+            msg.encode(&mut bytes);
+            self.messaging.send_one_way(to, verb, Bytes::from(bytes), GOSSIP_INTERVAL);
+        }
+    }
+
+    fn gossip_round(self: &Arc<Self>, rng: &mut StdRng) {
+        let version = self.hooks.schema_version().to_string();
+        let (out, events) = {
+            let mut g = self.gossiper.lock();
+            let current = g
+                .endpoint_state(self.config.local)
+                .and_then(|s| s.states.get(&ApplicationState::Schema))
+                .map(|v| v.value.clone());
+            if current.as_deref() != Some(version.as_str()) {
+                set_state(&mut g, ApplicationState::Schema, version.clone());
+            }
+            let out = g.tick(self.now(), rng);
+            (out, g.drain_events())
+        };
+        self.send_gossip(out);
+        self.handle_events(events);
+        self.check_connections();
+        self.check_schema_agreement(&version);
+    }
+
+    /// Applies [`connection_verdicts`]: nodes this node cannot connect to are down for its
+    /// requests, and up again once a connection succeeds.
+    fn check_connections(&self) {
+        let failures: HashMap<Endpoint, u32> =
+            self.messaging.stats().peers.iter().map(|(ep, s)| (*ep, s.connect_failures)).collect();
+        let (down, up) = {
+            let mut unreachable = self.unreachable.lock();
+            let verdicts = connection_verdicts(&unreachable, &failures);
+            for ep in &verdicts.0 {
+                unreachable.insert(*ep);
+            }
+            for ep in &verdicts.1 {
+                unreachable.remove(ep);
+            }
+            verdicts
+        };
+        for ep in down {
+            tracing::info!(endpoint = %ep, "endpoint is now DOWN: {CONNECT_FAILURES_TO_MARK_DOWN} connection attempts in a row failed (the process is gone or the network is cut)");
+            self.handle_events(vec![GossipEvent::Down { endpoint: ep, phi: 0.0 }]);
+        }
+        for ep in up {
+            tracing::info!(endpoint = %ep, "endpoint is reachable again");
+            self.handle_events(vec![GossipEvent::Up(ep)]);
+        }
+    }
+
+    /// Pulls the schema from live nodes whose version differs from ours (rate-limited).
+    fn check_schema_agreement(self: &Arc<Self>, ours: &str) {
+        let differing: Vec<Endpoint> = {
+            let g = self.gossiper.lock();
+            g.live_endpoints()
+                .into_iter()
+                .filter(|ep| *ep != self.config.local)
+                .filter(|ep| {
+                    g.endpoint_state(*ep)
+                        .and_then(|s| s.states.get(&ApplicationState::Schema))
+                        .is_some_and(|v| v.value != ours)
+                })
+                .collect()
+        };
+        for ep in differing {
+            {
+                let mut last = self.last_pull.lock();
+                if last.get(&ep).is_some_and(|t| t.elapsed() < SCHEMA_PULL_INTERVAL) {
+                    continue;
+                }
+                last.insert(ep, Instant::now());
+            }
+            let weak = Arc::downgrade(self);
+            tracing::info!(peer = %ep, "schema versions differ; pulling the peer's schema");
+            self.messaging.send_request(
+                ep,
+                verbs::SCHEMA_PULL,
+                Bytes::new(),
+                Duration::from_secs(10),
+                Box::new(move |r| {
+                    let Some(inner) = weak.upgrade() else { return };
+                    match r {
+                        Ok(resp) => match verbs::decode_mutations(&resp.payload) {
+                            Ok(m) => {
+                                let hooks = Arc::clone(&inner.hooks);
+                                std::thread::spawn(move || {
+                                    if let Err(e) = hooks.merge_schema(m) {
+                                        tracing::error!(peer = %ep, error = %e, "cannot merge the schema pulled from a peer");
+                                    }
+                                });
+                            }
+                            Err(e) => tracing::warn!(peer = %ep, error = %e, "bad schema pull response"),
+                        },
+                        Err(e) => tracing::debug!(peer = %ep, error = %e, "schema pull failed; will retry"),
+                    }
+                }),
+            );
+        }
+    }
+
+    fn peer_info(g: &Gossiper, ep: Endpoint, unreachable: &HashSet<Endpoint>) -> Option<PeerInfo> {
+        let s = g.endpoint_state(ep)?;
+        let get = |a: ApplicationState| s.states.get(&a).map(|v| v.value.clone());
+        let location = Location {
+            dc: get(ApplicationState::Dc).unwrap_or_else(|| Location::default().dc),
+            rack: get(ApplicationState::Rack).unwrap_or_else(|| Location::default().rack),
+        };
+        Some(PeerInfo {
+            endpoint: ep,
+            host_id: get(ApplicationState::HostId).and_then(|v| v.parse().ok()),
+            location,
+            rpc_address: get(ApplicationState::RpcAddress).and_then(|v| v.parse().ok()),
+            native_port: get(ApplicationState::NativePort).and_then(|v| v.parse().ok()),
+            tokens: get(ApplicationState::Tokens)
+                .map(|v| v.split(',').filter_map(|t| t.parse().ok()).collect())
+                .unwrap_or_default(),
+            schema_version: get(ApplicationState::Schema).and_then(|v| v.parse().ok()),
+            release_version: get(ApplicationState::ReleaseVersion),
+            status: get(ApplicationState::Status).unwrap_or_default(),
+            load_bytes: get(ApplicationState::Load).and_then(|v| v.parse().ok()).unwrap_or(0.0),
+            up: g.is_alive(ep) && !unreachable.contains(&ep),
+        })
+    }
+
+    fn handle_events(&self, events: Vec<GossipEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut changed: Vec<Endpoint> = Vec::new();
+        let mut status: Vec<Endpoint> = Vec::new();
+        for e in events {
+            match e {
+                GossipEvent::Joined(ep) | GossipEvent::Restarted(ep) => changed.push(ep),
+                GossipEvent::StateChanged { endpoint, .. } => changed.push(endpoint),
+                GossipEvent::Up(ep) => {
+                    changed.push(ep);
+                    status.push(ep);
+                }
+                GossipEvent::Down { endpoint, .. } => {
+                    changed.push(endpoint);
+                    status.push(endpoint);
+                }
+            }
+        }
+        changed.retain(|ep| *ep != self.config.local);
+        changed.sort();
+        changed.dedup();
+        let infos: Vec<PeerInfo> = {
+            let unreachable = self.unreachable.lock().clone();
+            let g = self.gossiper.lock();
+            changed.iter().filter_map(|ep| Self::peer_info(&g, *ep, &unreachable)).collect()
+        };
+        self.coordinator.update_view(|view| {
+            for p in &infos {
+                if p.status == "NORMAL" && !p.tokens.is_empty() {
+                    view.ring.update_normal_tokens(p.endpoint, &p.tokens);
+                    view.ring.set_location(p.endpoint, p.location.clone());
+                }
+                if p.up {
+                    view.live.insert(p.endpoint);
+                } else {
+                    view.live.remove(&p.endpoint);
+                }
+            }
+        });
+        let mut peers = self.peers.lock();
+        let mut flipped = Vec::new();
+        for p in &infos {
+            let before = peers.insert(p.endpoint, p.clone());
+            if before.as_ref().is_none_or(|b| peer_row_differs(b, p)) {
+                self.hooks.peer_changed(p);
+            }
+            if status.contains(&p.endpoint) && before.as_ref().is_none_or(|b| b.up != p.up) {
+                flipped.push(p.clone());
+            }
+        }
+        drop(peers);
+        for p in flipped {
+            self.hooks.peer_status(&p, p.up);
+        }
+    }
+
+    fn handle(self: Arc<Self>, from: Endpoint, verb: Verb, payload: Bytes, responder: Responder) {
+        match verb {
+            verbs::GOSSIP_SYN | verbs::GOSSIP_ACK | verbs::GOSSIP_ACK2 => {
+                let msg = match GossipMessage::decode(&payload) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(peer = %from, error = %e, "dropping a malformed gossip message");
+                        return;
+                    }
+                };
+                let (out, events) = {
+                    let mut g = self.gossiper.lock();
+                    let out = g.step(from, msg, self.now());
+                    (out, g.drain_events())
+                };
+                self.send_gossip(out);
+                self.handle_events(events);
+            }
+            verbs::MUTATION | verbs::READ | verbs::RANGE_READ | verbs::SCHEMA_PUSH | verbs::SCHEMA_PULL => {
+                let Ok(permit) = Arc::clone(&self.replica_slots).try_acquire_owned() else {
+                    responder.fail(format!(
+                        "{} is overloaded: {MAX_CONCURRENT_REPLICA_REQUESTS} replica requests in flight",
+                        self.config.local
+                    ));
+                    return;
+                };
+                tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    match self.replica_work(verb, &payload) {
+                        Ok(Some(answer)) => responder.respond(answer),
+                        Ok(None) => {}
+                        Err(reason) => {
+                            tracing::debug!(peer = %from, verb = verbs::verb_name(verb), %reason, "replica request failed");
+                            responder.fail(reason);
+                        }
+                    }
+                });
+            }
+            other => {
+                tracing::warn!(peer = %from, verb = other.0, "unknown verb");
+                responder.fail(format!("unknown verb {}", other.0));
+            }
+        }
+    }
+
+    /// Runs a replica request on a blocking thread; `Ok(None)` for one-way messages.
+    fn replica_work(&self, verb: Verb, payload: &[u8]) -> Result<Option<Bytes>, String> {
+        let storage = self.coordinator.storage();
+        match verb {
+            verbs::MUTATION => {
+                let m = verbs::decode_mutations(payload).map_err(|e| format!("bad mutation: {e}"))?;
+                storage.apply(m).map_err(|e| e.to_string())?;
+                Ok(Some(Bytes::new()))
+            }
+            verbs::READ => {
+                let req = ReadRequest::decode(payload).map_err(|e| format!("bad read: {e}"))?;
+                let data = storage.read(&req.command).map_err(|e| e.to_string())?;
+                let rsp = if req.digest_only {
+                    ReadResponse::Digest(crate::resolver::digest(data.as_ref()))
+                } else {
+                    ReadResponse::Data(data)
+                };
+                Ok(Some(rsp.encode()))
+            }
+            verbs::RANGE_READ => {
+                let cmd = verbs::decode_scan(payload).map_err(|e| format!("bad range read: {e}"))?;
+                let parts = storage.scan(&cmd).map_err(|e| e.to_string())?;
+                Ok(Some(verbs::encode_partitions(&parts)))
+            }
+            verbs::SCHEMA_PUSH => {
+                let m = verbs::decode_mutations(payload).map_err(|e| format!("bad schema push: {e}"))?;
+                self.hooks.merge_schema(m)?;
+                Ok(None)
+            }
+            verbs::SCHEMA_PULL => Ok(Some(verbs::encode_mutations(&self.hooks.schema_mutations()?))),
+            _ => Err("unknown verb".into()),
+        }
+    }
+}
+
+fn peer_row_differs(a: &PeerInfo, b: &PeerInfo) -> bool {
+    a.host_id != b.host_id
+        || a.location != b.location
+        || a.rpc_address != b.rpc_address
+        || a.native_port != b.native_port
+        || a.tokens != b.tokens
+        || a.schema_version != b.schema_version
+        || a.release_version != b.release_version
+}
+
+fn set_state(g: &mut Gossiper, state: ApplicationState, value: String) {
+    if let Err(e) = g.set_local_state(state, value) {
+        tracing::error!(?state, error = %e, "cannot gossip a local state");
+    }
+}
+
+/// Decides which nodes the connection layer says are down or back: a node becomes
+/// unreachable after [`CONNECT_FAILURES_TO_MARK_DOWN`] failed connection attempts in a row, and
+/// reachable again once an attempt succeeds. Returns (newly unreachable, reachable again).
+///
+/// Phi-accrual alone needs about 18 s of silence to convict a node at the default threshold;
+/// a refused connection says at once that no process listens there, and a timed-out one that
+/// this node cannot reach it, whatever gossip heard through others. Sibyl uses both (Cassandra
+/// uses only the failure detector and speculative retry).
+#[must_use]
+pub fn connection_verdicts(
+    unreachable: &HashSet<Endpoint>,
+    failures: &HashMap<Endpoint, u32>,
+) -> (Vec<Endpoint>, Vec<Endpoint>) {
+    let mut down: Vec<Endpoint> = failures
+        .iter()
+        .filter(|(ep, n)| **n >= CONNECT_FAILURES_TO_MARK_DOWN && !unreachable.contains(ep))
+        .map(|(ep, _)| *ep)
+        .collect();
+    let mut up: Vec<Endpoint> =
+        unreachable.iter().filter(|ep| failures.get(ep).is_some_and(|n| *n == 0)).copied().collect();
+    down.sort();
+    up.sort();
+    (down, up)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(i: u8) -> Endpoint {
+        Endpoint(std::net::SocketAddr::from(([127, 0, 0, i], 7000)))
+    }
+
+    #[test]
+    fn repeated_connection_failures_mark_down_and_a_success_marks_up() {
+        let none = HashSet::new();
+        let f = HashMap::from([(ep(1), 1), (ep(2), CONNECT_FAILURES_TO_MARK_DOWN), (ep(3), 0)]);
+        assert_eq!(connection_verdicts(&none, &f), (vec![ep(2)], vec![]));
+        let down = HashSet::from([ep(2)]);
+        assert_eq!(connection_verdicts(&down, &f), (vec![], vec![]));
+        let healed = HashMap::from([(ep(2), 0)]);
+        assert_eq!(connection_verdicts(&down, &healed), (vec![], vec![ep(2)]));
+        // No connection attempt yet: no verdict either way.
+        assert_eq!(connection_verdicts(&down, &HashMap::new()), (vec![], vec![]));
+    }
+}

@@ -1,0 +1,530 @@
+//! The admin endpoint: a small HTTP server on `admin_address:admin_port` (7199, JMX's port in
+//! Cassandra) that `sibyltool` talks to, and that serves Prometheus metrics on `/metrics`.
+//!
+//! Every route answers plain text already in nodetool's shape ([`nodetool`]), so `sibyltool` is
+//! a thin client and scripts can also `curl` the endpoint. Requests are tiny: the request head
+//! is bounded at [`MAX_REQUEST_BYTES`] and bodies are not read. Work that touches disk runs on
+//! the blocking pool.
+//!
+//! | route | nodetool |
+//! |---|---|
+//! | `GET /status[?keyspace=ks]` | `status` |
+//! | `GET /ring` | `ring` |
+//! | `GET /info` | `info` |
+//! | `GET /describecluster` | `describecluster` |
+//! | `GET /gossipinfo` | `gossipinfo` |
+//! | `GET /getendpoints?keyspace=&table=&key=` | `getendpoints` |
+//! | `GET /tablestats[?keyspace=ks[&table=t]]` | `tablestats` |
+//! | `POST /flush[?keyspace=ks[&table=t]]` | `flush` |
+//! | `POST /drain` | `drain` |
+//! | `POST /messaging/block?peer=ip:port`, `/messaging/unblock` | (tests: cut a link) |
+//! | `GET /metrics` | Prometheus text format |
+
+pub mod nodetool;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use sibyl_cluster::{ClusterService, Endpoint, ReplicationStrategy};
+use sibyl_cql::Executor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use self::nodetool::NodeRow;
+
+/// Largest request head accepted.
+pub const MAX_REQUEST_BYTES: usize = 8 << 10;
+/// Admin connections served at once.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// What the admin endpoint reads from the node.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    /// The executor (schema, engine, coordinator).
+    pub executor: Arc<Executor>,
+    /// The cluster service.
+    pub cluster: ClusterService,
+    /// When the node started.
+    pub started: Instant,
+}
+
+/// Serves the admin endpoint until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, state: AdminState, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else { continue };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Err(e) = handle(stream, state).await {
+                        tracing::debug!(error = %e, "admin request failed");
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn handle(mut stream: TcpStream, state: AdminState) -> Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > MAX_REQUEST_BYTES {
+            return respond(&mut stream, 413, "request too large\n").await;
+        }
+    }
+    let head = String::from_utf8_lossy(&buf);
+    let mut parts = head.lines().next().unwrap_or_default().split_whitespace();
+    let (method, target) =
+        (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
+    let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+    let params = parse_query(query);
+    let path = path.to_string();
+    let result = tokio::task::spawn_blocking(move || route(&state, &method, &path, &params)).await?;
+    match result {
+        Ok(body) => respond(&mut stream, 200, &body).await,
+        Err(RouteError::NotFound) => respond(&mut stream, 404, "unknown command\n").await,
+        Err(RouteError::Bad(m)) => respond(&mut stream, 400, &format!("{m}\n")).await,
+    }
+}
+
+async fn respond(stream: &mut TcpStream, code: u16, body: &str) -> Result<()> {
+    let reason = match code {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        _ => "Error",
+    };
+    let head = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await.context("closing the admin connection")
+}
+
+/// Decodes `a=b&c=d` with percent escapes.
+fn parse_query(q: &str) -> BTreeMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+enum RouteError {
+    NotFound,
+    Bad(String),
+}
+
+impl<E: std::fmt::Display> From<E> for RouteError {
+    fn from(e: E) -> Self {
+        RouteError::Bad(e.to_string())
+    }
+}
+
+fn route(
+    state: &AdminState,
+    method: &str,
+    path: &str,
+    params: &BTreeMap<String, String>,
+) -> std::result::Result<String, RouteError> {
+    let exec = &state.executor;
+    match (method, path) {
+        ("GET", "/status") => {
+            let keyspace = params.get("keyspace").map(String::as_str);
+            Ok(nodetool::status(&node_rows(state, keyspace)?, keyspace))
+        }
+        ("GET", "/ring") => Ok(nodetool::ring(&node_rows(state, None)?)),
+        ("GET", "/describecluster") => {
+            let rows = node_rows(state, None)?;
+            let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            let local = exec.local();
+            versions
+                .entry(exec.schema().version().to_string())
+                .or_default()
+                .push(local.listen_address.to_string());
+            for p in state.cluster.peers() {
+                let v = if p.up {
+                    p.schema_version.map_or("UNKNOWN".into(), |v| v.to_string())
+                } else {
+                    "UNREACHABLE".into()
+                };
+                versions.entry(v).or_default().push(p.endpoint.0.ip().to_string());
+            }
+            Ok(nodetool::describecluster(&local.cluster_name, &versions, &rows))
+        }
+        ("GET", "/info") => Ok(info(state)),
+        ("GET", "/gossipinfo") => Ok(gossipinfo(state)),
+        ("GET", "/getendpoints") => getendpoints(state, params),
+        ("GET", "/tablestats") => tablestats(state, params),
+        ("POST", "/flush") => {
+            for id in table_ids(state, params)? {
+                exec.engine().flush(id)?;
+            }
+            Ok(String::new())
+        }
+        ("POST", "/drain") => {
+            tracing::info!("DRAINING: stopping gossip and messaging, flushing every table");
+            state.cluster.shutdown();
+            exec.engine().drain()?;
+            tracing::info!("DRAINED: restart the node to serve again");
+            Ok(String::new())
+        }
+        ("POST", "/messaging/block") | ("POST", "/messaging/unblock") => {
+            let peer: SocketAddr = params
+                .get("peer")
+                .ok_or_else(|| RouteError::Bad("peer=ip:port is required".into()))?
+                .parse()?;
+            if path.ends_with("unblock") {
+                state.cluster.messaging().unblock_peer(Endpoint(peer));
+            } else {
+                state.cluster.messaging().block_peer(Endpoint(peer));
+            }
+            Ok(String::new())
+        }
+        ("GET", "/metrics") => Ok(metrics(state)),
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+/// Bytes of this node's live SSTables.
+#[must_use]
+pub fn local_load(exec: &Executor) -> f64 {
+    exec.engine()
+        .tables()
+        .iter()
+        .filter_map(|t| exec.engine().table_stats(t.id).ok())
+        .map(|s| s.live_disk_bytes as f64)
+        .sum()
+}
+
+fn node_rows(state: &AdminState, keyspace: Option<&str>) -> std::result::Result<Vec<NodeRow>, RouteError> {
+    let exec = &state.executor;
+    let view = exec.coordinator().view();
+    let owns: BTreeMap<Endpoint, f64> = match keyspace {
+        Some(ks) => {
+            let schema = exec.schema();
+            let Some(k) = schema.keyspace(ks) else {
+                return Err(RouteError::Bad(format!("Keyspace '{ks}' does not exist")));
+            };
+            let class = k.params.replication.get("class").cloned().unwrap_or_default();
+            let options = k.params.replication.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+            let strategy = ReplicationStrategy::from_options(&class, &options)?;
+            view.ring.effective_ownership(&strategy)
+        }
+        None => view.ring.ownership(),
+    };
+    let local = exec.local();
+    let me = exec.coordinator().local();
+    let mut rows = vec![NodeRow {
+        dc: local.data_center.clone(),
+        rack: local.rack.clone(),
+        address: local.listen_address.to_string(),
+        up: true,
+        state: 'N',
+        load_bytes: local_load(exec),
+        tokens: local.tokens.clone(),
+        owns: owns.get(&me).copied(),
+        host_id: Some(local.host_id),
+    }];
+    for p in state.cluster.peers() {
+        rows.push(NodeRow {
+            dc: p.location.dc.clone(),
+            rack: p.location.rack.clone(),
+            address: p.endpoint.0.ip().to_string(),
+            up: p.up,
+            state: if p.status == "NORMAL" { 'N' } else { 'J' },
+            load_bytes: p.load_bytes,
+            tokens: p.tokens.clone(),
+            owns: owns.get(&p.endpoint).copied(),
+            host_id: p.host_id,
+        });
+    }
+    Ok(rows)
+}
+
+fn info(state: &AdminState) -> String {
+    let exec = &state.executor;
+    let local = exec.local();
+    let cache = exec.engine().chunk_cache_stats();
+    let mut out = String::new();
+    let _ = writeln!(out, "ID                     : {}", local.host_id);
+    let _ = writeln!(out, "Gossip active          : true");
+    let _ = writeln!(out, "Native Transport active: true");
+    let _ = writeln!(out, "Load                   : {}", nodetool::human_bytes(local_load(exec)));
+    let _ = writeln!(out, "Uptime (seconds)       : {}", state.started.elapsed().as_secs());
+    let _ = writeln!(out, "Data Center            : {}", local.data_center);
+    let _ = writeln!(out, "Rack                   : {}", local.rack);
+    let _ = writeln!(
+        out,
+        "Chunk Cache            : size {}, capacity {}, {} hits, {} requests, {:.3} recent hit rate",
+        nodetool::human_bytes(cache.size_bytes as f64),
+        nodetool::human_bytes(cache.capacity_bytes as f64),
+        cache.hits,
+        cache.hits + cache.misses,
+        cache.hit_rate()
+    );
+    let _ = writeln!(
+        out,
+        "Token                  : (invoke with -T/--tokens to see all {} tokens)",
+        local.tokens.len()
+    );
+    out
+}
+
+fn gossipinfo(state: &AdminState) -> String {
+    let mut out = String::new();
+    for info in state.cluster.gossip_info() {
+        let _ = writeln!(out, "/{}", info.endpoint.0.ip());
+        let _ = writeln!(out, "  generation:{}", info.generation);
+        let _ = writeln!(out, "  heartbeat:{}", info.heartbeat);
+        for (name, value, version) in info.states {
+            let value = if name == "TOKENS" { "<hidden>".to_string() } else { value };
+            let _ = writeln!(out, "  {name}:{version}:{value}");
+        }
+    }
+    out
+}
+
+fn getendpoints(
+    state: &AdminState,
+    params: &BTreeMap<String, String>,
+) -> std::result::Result<String, RouteError> {
+    let need = |k: &str| params.get(k).cloned().ok_or_else(|| RouteError::Bad(format!("{k} is required")));
+    let (ks, table, key) = (need("keyspace")?, need("table")?, need("key")?);
+    let schema = state.executor.schema();
+    let t = schema
+        .table(&ks, &table)
+        .ok_or_else(|| RouteError::Bad(format!("Table '{ks}.{table}' does not exist")))?;
+    let pk: Vec<_> = t.partition_key().collect();
+    let parts: Vec<&str> = if pk.len() == 1 { vec![key.as_str()] } else { key.split(':').collect() };
+    if parts.len() != pk.len() {
+        return Err(RouteError::Bad(format!("the key needs {} components separated by ':'", pk.len())));
+    }
+    let mut values = Vec::new();
+    for (c, text) in pk.iter().zip(parts) {
+        let v = sibyl_cql::types::from_string_literal(&c.ty, text)?;
+        values.push(bytes::Bytes::from(sibyl_cql::types::encode(&v)));
+    }
+    let key = sibyl_cql::rows::partition_key(t, &values)?;
+    let strategy = state.executor.strategy_for(t.id)?;
+    let replicas =
+        state.executor.coordinator().natural_replicas(&strategy, sibyl_engine::Token::of_key(&key));
+    Ok(replicas.iter().map(|e| format!("{}\n", e.0.ip())).collect())
+}
+
+fn table_ids(
+    state: &AdminState,
+    params: &BTreeMap<String, String>,
+) -> std::result::Result<Vec<sibyl_engine::TableId>, RouteError> {
+    let schema = state.executor.schema();
+    let mut out = Vec::new();
+    for (name, ks) in schema.keyspaces() {
+        if params.get("keyspace").is_some_and(|k| k != name) {
+            continue;
+        }
+        for (tname, t) in &ks.tables {
+            if params.get("table").is_some_and(|x| x != tname) {
+                continue;
+            }
+            out.push(t.id);
+        }
+    }
+    if out.is_empty() && params.contains_key("keyspace") {
+        return Err(RouteError::Bad("no such keyspace or table".into()));
+    }
+    Ok(out)
+}
+
+fn tablestats(
+    state: &AdminState,
+    params: &BTreeMap<String, String>,
+) -> std::result::Result<String, RouteError> {
+    let schema = state.executor.schema();
+    let engine = state.executor.engine();
+    let mut out = String::new();
+    let _ = writeln!(out, "Total number of tables: {}", engine.tables().len());
+    let _ = writeln!(out, "----------------");
+    for (name, ks) in schema.keyspaces() {
+        if params.get("keyspace").is_some_and(|k| k != name) {
+            continue;
+        }
+        let stats: Vec<_> = ks
+            .tables
+            .iter()
+            .filter(|(t, _)| params.get("table").is_none_or(|x| x == *t))
+            .filter_map(|(t, m)| engine.table_stats(m.id).ok().map(|s| (t, s)))
+            .collect();
+        let reads: u64 = stats.iter().map(|(_, s)| s.reads).sum();
+        let writes: u64 = stats.iter().map(|(_, s)| s.writes).sum();
+        let _ = writeln!(out, "Keyspace : {name}");
+        let _ = writeln!(out, "\tRead Count: {reads}");
+        let _ = writeln!(out, "\tWrite Count: {writes}");
+        for (t, s) in stats {
+            let _ = writeln!(out, "\t\tTable: {t}");
+            let _ = writeln!(out, "\t\tSSTable count: {}", s.sstable_count);
+            let _ = writeln!(out, "\t\tSpace used (live): {}", s.live_disk_bytes);
+            let _ = writeln!(out, "\t\tSpace used (total): {}", s.live_disk_bytes);
+            let _ = writeln!(out, "\t\tMemtable cell count: {}", s.memtable_entries);
+            let _ = writeln!(out, "\t\tMemtable data size: {}", s.memtable_bytes);
+            let _ = writeln!(out, "\t\tMemtable switch count: {}", s.flushes);
+            let _ = writeln!(out, "\t\tLocal read count: {}", s.reads);
+            let _ = writeln!(out, "\t\tLocal write count: {}", s.writes);
+            let _ = writeln!(out, "\t\tNumber of partitions (estimate): {}", s.sstable_partitions);
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(out, "----------------");
+    }
+    Ok(out)
+}
+
+fn metrics(state: &AdminState) -> String {
+    let exec = &state.executor;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+    };
+    let c = exec.coordinator().stats();
+    for (name, help, v) in [
+        ("sibyl_coordinator_writes_total", "Writes coordinated by this node.", c.writes),
+        ("sibyl_coordinator_reads_total", "Single-partition reads coordinated by this node.", c.reads),
+        ("sibyl_coordinator_range_reads_total", "Range scans coordinated by this node.", c.scans),
+        ("sibyl_coordinator_unavailables_total", "Requests refused as Unavailable.", c.unavailables),
+        ("sibyl_coordinator_timeouts_total", "Requests that timed out waiting for replicas.", c.timeouts),
+        ("sibyl_coordinator_digest_mismatches_total", "Reads whose replicas disagreed.", c.digest_mismatches),
+        ("sibyl_coordinator_read_repairs_total", "Read repair mutations sent.", c.read_repairs),
+        (
+            "sibyl_coordinator_speculative_retries_total",
+            "Reads that also asked another replica because the contacted ones were slow.",
+            c.speculative_retries,
+        ),
+    ] {
+        metric(name, "counter", help, vec![(String::new(), v as f64)]);
+    }
+    let peers = state.cluster.peers();
+    metric(
+        "sibyl_peer_up",
+        "gauge",
+        "Whether gossip believes the peer alive (1) or down (0).",
+        peers
+            .iter()
+            .map(|p| (format!("{{peer=\"{}\"}}", p.endpoint), if p.up { 1.0 } else { 0.0 }))
+            .collect(),
+    );
+    let m = state.cluster.messaging().stats();
+    metric(
+        "sibyl_messaging_dropped_total",
+        "counter",
+        "Internode messages dropped (queue full, expired, filtered or too large), per verb.",
+        m.verbs
+            .iter()
+            .map(|(v, s)| {
+                (format!("{{verb=\"{}\"}}", sibyl_cluster::verbs::verb_name(*v)), s.dropped() as f64)
+            })
+            .collect(),
+    );
+    metric(
+        "sibyl_messaging_pending_messages",
+        "gauge",
+        "Internode messages queued for a peer.",
+        m.peers.iter().map(|(p, s)| (format!("{{peer=\"{p}\"}}"), s.pending_messages as f64)).collect(),
+    );
+    metric(
+        "sibyl_messaging_timeouts_total",
+        "counter",
+        "Requests to a peer that timed out.",
+        m.peers.iter().map(|(p, s)| (format!("{{peer=\"{p}\"}}"), s.timeouts as f64)).collect(),
+    );
+    let schema = exec.schema();
+    let mut live = Vec::new();
+    let mut reads = Vec::new();
+    let mut writes = Vec::new();
+    let mut sstables = Vec::new();
+    for (ks, k) in schema.keyspaces() {
+        for (t, meta) in &k.tables {
+            if let Ok(s) = exec.engine().table_stats(meta.id) {
+                let l = format!("{{keyspace=\"{ks}\",table=\"{t}\"}}");
+                live.push((l.clone(), s.live_disk_bytes as f64));
+                reads.push((l.clone(), s.reads as f64));
+                writes.push((l.clone(), s.writes as f64));
+                sstables.push((l, s.sstable_count as f64));
+            }
+        }
+    }
+    metric("sibyl_table_live_disk_bytes", "gauge", "Bytes of the table's live SSTables.", live);
+    metric("sibyl_table_local_reads_total", "counter", "Partition reads served by this replica.", reads);
+    metric("sibyl_table_local_writes_total", "counter", "Mutations applied by this replica.", writes);
+    metric("sibyl_table_sstables", "gauge", "Live SSTables of the table.", sstables);
+    let cache = exec.engine().chunk_cache_stats();
+    metric(
+        "sibyl_chunk_cache_hits_total",
+        "counter",
+        "Chunk cache hits.",
+        vec![(String::new(), cache.hits as f64)],
+    );
+    metric(
+        "sibyl_chunk_cache_misses_total",
+        "counter",
+        "Chunk cache misses.",
+        vec![(String::new(), cache.misses as f64)],
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode_percent_escapes() {
+        let q = parse_query("keyspace=ks&key=a%3Ab+c&empty");
+        assert_eq!(q.get("key").map(String::as_str), Some("a:b c"));
+        assert_eq!(q.get("empty").map(String::as_str), Some(""));
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}

@@ -1,0 +1,166 @@
+//! `sibyltool`: nodetool's commands against a node's admin endpoint.
+//!
+//! Each command is one HTTP request to the endpoint (`-h host -p port`, default
+//! 127.0.0.1:7199); the node renders nodetool's output shape and this tool prints it. See
+//! `crate::admin` for the routes.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+/// Command-line arguments.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sibyltool",
+    about = "Sibyl's nodetool: inspect and manage a node",
+    disable_help_flag = true
+)]
+pub struct Args {
+    /// Print help (nodetool's -h is the host, as here).
+    #[arg(long = "help", action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Node's admin address.
+    #[arg(short = 'h', long = "host", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Node's admin port (admin_port in the yaml).
+    #[arg(short = 'p', long = "port", default_value_t = 7199)]
+    pub port: u16,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// nodetool's commands that Sibyl implements.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Cluster state: UN/DN, address, load, tokens, owns, host id, rack per data center.
+    Status {
+        /// Show effective ownership for this keyspace.
+        keyspace: Option<String>,
+    },
+    /// Every token of the ring with its node.
+    Ring,
+    /// This node: id, load, uptime, data center, rack, caches.
+    Info,
+    /// Cluster name, partitioner, schema versions and the nodes on each.
+    Describecluster,
+    /// Gossip's state of every node.
+    Gossipinfo,
+    /// The replicas of a partition key.
+    Getendpoints {
+        /// Keyspace.
+        keyspace: String,
+        /// Table.
+        table: String,
+        /// Partition key (components separated by ':').
+        key: String,
+    },
+    /// Flush memtables to SSTables.
+    Flush {
+        /// Keyspace (all when absent).
+        keyspace: Option<String>,
+        /// Tables (all of the keyspace when absent).
+        tables: Vec<String>,
+    },
+    /// Per-table statistics.
+    Tablestats {
+        /// `keyspace` or `keyspace.table`.
+        filter: Option<String>,
+    },
+    /// Flush everything and stop accepting writes and other nodes' messages (before a restart).
+    Drain,
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The requests a command makes: (method, path with query).
+#[must_use]
+pub fn requests(command: &Command) -> Vec<(&'static str, String)> {
+    match command {
+        Command::Status { keyspace: Some(k) } => vec![("GET", format!("/status?keyspace={}", enc(k)))],
+        Command::Status { keyspace: None } => vec![("GET", "/status".into())],
+        Command::Ring => vec![("GET", "/ring".into())],
+        Command::Info => vec![("GET", "/info".into())],
+        Command::Describecluster => vec![("GET", "/describecluster".into())],
+        Command::Gossipinfo => vec![("GET", "/gossipinfo".into())],
+        Command::Getendpoints { keyspace, table, key } => vec![(
+            "GET",
+            format!("/getendpoints?keyspace={}&table={}&key={}", enc(keyspace), enc(table), enc(key)),
+        )],
+        Command::Flush { keyspace: None, .. } => vec![("POST", "/flush".into())],
+        Command::Flush { keyspace: Some(k), tables } if tables.is_empty() => {
+            vec![("POST", format!("/flush?keyspace={}", enc(k)))]
+        }
+        Command::Flush { keyspace: Some(k), tables } => {
+            tables.iter().map(|t| ("POST", format!("/flush?keyspace={}&table={}", enc(k), enc(t)))).collect()
+        }
+        Command::Tablestats { filter: None } => vec![("GET", "/tablestats".into())],
+        Command::Tablestats { filter: Some(f) } => match f.split_once('.') {
+            Some((k, t)) => vec![("GET", format!("/tablestats?keyspace={}&table={}", enc(k), enc(t)))],
+            None => vec![("GET", format!("/tablestats?keyspace={}", enc(f)))],
+        },
+        Command::Drain => vec![("POST", "/drain".into())],
+    }
+}
+
+/// Sends one request to the admin endpoint; the body on success.
+pub fn call(host: &str, port: u16, method: &str, path: &str) -> Result<String> {
+    let mut stream = TcpStream::connect((host, port)).with_context(|| {
+        format!("cannot connect to the node's admin endpoint at {host}:{port} (is the node running? admin_port in its yaml)")
+    })?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).context("reading the node's answer")?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").context("malformed answer from the admin endpoint")?;
+    let status = head.split_whitespace().nth(1).unwrap_or_default();
+    if status != "200" {
+        bail!("{}", body.trim_end());
+    }
+    Ok(body.to_string())
+}
+
+/// Runs `sibyltool` with parsed arguments, printing to `out`.
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
+    for (method, path) in requests(&args.command) {
+        let body = call(&args.host, args.port, method, &path)?;
+        out.write_all(body.as_bytes())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_map_to_admin_routes() {
+        let r = requests(&Command::Getendpoints {
+            keyspace: "ks".into(),
+            table: "t".into(),
+            key: "a b:c".into(),
+        });
+        assert_eq!(r, vec![("GET", "/getendpoints?keyspace=ks&table=t&key=a%20b%3Ac".to_string())]);
+        let f =
+            requests(&Command::Flush { keyspace: Some("ks".into()), tables: vec!["a".into(), "b".into()] });
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            requests(&Command::Tablestats { filter: Some("ks.t".into()) })[0].1,
+            "/tablestats?keyspace=ks&table=t"
+        );
+    }
+}
