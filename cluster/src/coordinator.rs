@@ -320,6 +320,12 @@ impl Coordinator {
         // Plan everything first: Unavailable must come before anything is written.
         for m in mutations {
             let plan = self.plan_write(strategy, cl, Token::of_key(&m.update.key))?;
+            if plan.contacts.is_empty() {
+                // ANY with every replica down: Cassandra stores a hint on the coordinator.
+                // Hinted handoff is not built yet, so the write is refused rather than lost.
+                self.stats.lock().unavailables += 1;
+                return Err(Error::Unavailable { consistency: cl, required: 1, alive: 0 });
+            }
             groups.entry(plan.contacts.clone()).or_insert_with(|| (plan, Vec::new())).1.push(m);
         }
         let deadline = Instant::now() + self.timeouts.write;

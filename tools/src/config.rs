@@ -335,6 +335,9 @@ impl NodeConfig {
         if warn > fail {
             bail!("tombstone_warn_threshold ({warn}) must not exceed tombstone_failure_threshold ({fail})");
         }
+        if self.cluster_name.as_ref().is_some_and(|n| n.is_empty() || n.len() > 256) {
+            bail!("cluster_name must be 1 to 256 bytes");
+        }
         let listen_address = addr("listen_address", &self.listen_address)?;
         let storage_port = self.storage_port.unwrap_or(7000);
         let seeds = self.seeds(storage_port)?;
@@ -535,6 +538,23 @@ mod tests {
     }
 
     #[test]
+    fn the_three_node_example_describes_three_racks_of_one_data_center() {
+        for i in 1..=3 {
+            let text = std::fs::read_to_string(format!(
+                "{}/../conf/three-node/node{i}.yaml",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            let c = NodeConfig::parse(&text, "example").unwrap();
+            c.validate().unwrap();
+            let s = c.node_settings().unwrap();
+            assert_eq!(s.listen_address.to_string(), format!("127.0.0.{i}"));
+            assert_eq!((s.dc.as_str(), s.rack.clone()), ("dc1", format!("rack{i}")));
+            assert_eq!(s.seeds, vec!["127.0.0.1:7000".parse().unwrap()]);
+        }
+    }
+
+    #[test]
     fn old_and_new_key_spellings_are_accepted_but_not_both() {
         let o = NodeConfig::parse("commitlog_sync: group\ncommitlog_sync_group_window_in_ms: 3\n", "t")
             .unwrap()
@@ -556,6 +576,42 @@ mod tests {
         let unit =
             NodeConfig::parse("commitlog_segment_size: 32MB\n", "t").unwrap().engine_options().unwrap_err();
         assert!(format!("{unit:#}").contains("MiB"), "{unit:#}");
+    }
+
+    #[test]
+    fn cassandra_yaml_cluster_keys_carry_over() {
+        let yaml = "listen_address: 127.0.0.2\nstorage_port: 7001\nseed_provider:\n  - class_name: org.apache.cassandra.locator.SimpleSeedProvider\n    parameters:\n      - seeds: \"127.0.0.1, 127.0.0.3:7002\"\nwrite_request_timeout: 3s\nread_request_timeout_in_ms: 700\nphi_convict_threshold: 12\nendpoint_snitch: GossipingPropertyFileSnitch\ndc: east\nrack: r2\n";
+        let s = NodeConfig::parse(yaml, "t").unwrap().node_settings().unwrap();
+        assert_eq!(s.seeds, vec!["127.0.0.1:7001".parse().unwrap(), "127.0.0.3:7002".parse().unwrap()]);
+        assert_eq!(s.timeouts.write, Duration::from_secs(3));
+        assert_eq!(s.timeouts.read, Duration::from_millis(700));
+        assert_eq!(s.timeouts.range, Duration::from_secs(10));
+        assert_eq!((s.dc.as_str(), s.rack.as_str(), s.phi_convict_threshold), ("east", "r2", 12.0));
+        assert_eq!(s.admin, "127.0.0.2:7199".parse().unwrap());
+        let default = NodeConfig::load(None).unwrap().node_settings().unwrap();
+        assert_eq!(
+            default.seeds,
+            vec!["127.0.0.1:7000".parse().unwrap()],
+            "the default node is its own seed"
+        );
+        let alone = NodeConfig::parse("num_tokens: 4\n", "t").unwrap().node_settings().unwrap();
+        assert!(alone.seeds.is_empty(), "a node without seeds is a cluster of its own");
+        assert_eq!((default.dc.as_str(), default.rack.as_str()), ("datacenter1", "rack1"));
+    }
+
+    #[test]
+    fn bad_cluster_values_name_the_key_and_its_line() {
+        for (yaml, key) in [
+            ("cluster_name: x\nphi_convict_threshold: 0.5\n", "line 2: phi_convict_threshold"),
+            ("seed_provider:\n  - class_name: Foo\n", "line 1: seed_provider"),
+            ("seed_provider:\n  - class_name: SimpleSeedProvider\n    parameters:\n      - seeds: \"nohost\"\n", "line 1: seed_provider"),
+            ("\nwrite_request_timeout: 2 lightyears\n", "line 2: write_request_timeout"),
+            ("dc: east\n", "line 1: dc and rack need endpoint_snitch"),
+            ("endpoint_snitch: Ec2Snitch\n", "line 1: endpoint_snitch"),
+        ] {
+            let err = NodeConfig::parse(yaml, "t").unwrap().validate().unwrap_err();
+            assert!(format!("{err:#}").starts_with(key), "{yaml}: {err:#}");
+        }
     }
 
     #[test]

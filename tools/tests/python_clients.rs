@@ -24,6 +24,8 @@ fn python_driver_and_cqlsh_suite_passes() {
     let out = Command::new(root.join(".venv/bin/pytest"))
         .args(["-q", "-p", "no:cacheprovider", "tests/python"])
         .env("SIBYL_BIN", env!("CARGO_BIN_EXE_sibyl"))
+        .env("SIBYL_CLUSTER_BIN", env!("CARGO_BIN_EXE_sibyl-cluster"))
+        .env("SIBYLTOOL_BIN", env!("CARGO_BIN_EXE_sibyltool"))
         .current_dir(root)
         .output()
         .expect("run pytest");

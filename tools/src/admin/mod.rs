@@ -344,7 +344,7 @@ fn getendpoints(
     }
     let mut values = Vec::new();
     for (c, text) in pk.iter().zip(parts) {
-        let v = sibyl_cql::types::from_string_literal(&c.ty, text)?;
+        let v = key_value(&c.ty, text)?;
         values.push(bytes::Bytes::from(sibyl_cql::types::encode(&v)));
     }
     let key = sibyl_cql::rows::partition_key(t, &values)?;
@@ -352,6 +352,35 @@ fn getendpoints(
     let replicas =
         state.executor.coordinator().natural_replicas(&strategy, sibyl_engine::Token::of_key(&key));
     Ok(replicas.iter().map(|e| format!("{}\n", e.0.ip())).collect())
+}
+
+/// A partition key component typed on the command line, as nodetool's `fromString` reads it.
+fn key_value(
+    ty: &sibyl_cql::types::CqlType,
+    text: &str,
+) -> std::result::Result<sibyl_cql::types::Value, RouteError> {
+    use sibyl_cql::types::{CqlType as T, Value as V};
+    let bad = |e: &dyn std::fmt::Display| RouteError::Bad(format!("{text:?} is not a valid {ty}: {e}"));
+    Ok(match ty {
+        T::Int => V::Int(text.parse().map_err(|e| bad(&e))?),
+        T::Bigint => V::Bigint(text.parse().map_err(|e| bad(&e))?),
+        T::Smallint => V::Smallint(text.parse().map_err(|e| bad(&e))?),
+        T::Tinyint => V::Tinyint(text.parse().map_err(|e| bad(&e))?),
+        T::Boolean => V::Boolean(text.parse().map_err(|e| bad(&e))?),
+        T::Double => V::Double(text.parse().map_err(|e| bad(&e))?),
+        T::Float => V::Float(text.parse().map_err(|e| bad(&e))?),
+        T::Uuid => V::Uuid(text.parse().map_err(|e| bad(&e))?),
+        T::Timeuuid => V::Timeuuid(text.parse().map_err(|e| bad(&e))?),
+        T::Blob => {
+            let hex = text.strip_prefix("0x").unwrap_or(text);
+            let bytes: std::result::Result<Vec<u8>, _> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+                .collect();
+            V::Blob(bytes.map_err(|e| bad(&e))?.into())
+        }
+        other => sibyl_cql::types::from_string_literal(other, text).map_err(|e| bad(&e))?,
+    })
 }
 
 fn table_ids(

@@ -1,0 +1,162 @@
+"""A real three-node cluster on 127.0.50.1-3, started with the sibyl-cluster launcher.
+
+What a user of a Cassandra cluster relies on: the driver (default settings) discovers every
+node from one contact point, DDL reaches every node (schema agreement), QUORUM writes through
+one coordinator are read at QUORUM through each other one, a killed node is seen down by the
+others within 10 s while QUORUM keeps working and ALL is Unavailable with required/alive, and
+the node comes back UN after a restart. sibyltool reports all of it.
+"""
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from cassandra import ConsistencyLevel as CL
+from cassandra import Unavailable
+from cassandra.cluster import Cluster, ExecutionProfile
+from cassandra.policies import FallthroughRetryPolicy, WhiteListRoundRobinPolicy
+from cassandra.query import SimpleStatement
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFIX = "127.0.50"
+ADDRS = [f"{PREFIX}.{i}" for i in (1, 2, 3)]
+
+
+def binary(env, name):
+    return os.environ.get(env, str(ROOT / "target" / "debug" / name))
+
+
+LAUNCHER = binary("SIBYL_CLUSTER_BIN", "sibyl-cluster")
+SIBYLTOOL = binary("SIBYLTOOL_BIN", "sibyltool")
+
+
+class Launcher:
+    def __init__(self, directory):
+        self.dir = str(directory)
+
+    def run(self, *args):
+        out = subprocess.run(
+            [LAUNCHER, "--dir", self.dir, *args], capture_output=True, text=True, timeout=180
+        )
+        assert out.returncode == 0, f"sibyl-cluster {args} failed:\n{out.stdout}\n{out.stderr}\n{self.logs()}"
+        return out.stdout
+
+    def logs(self):
+        text = ""
+        for log in sorted(Path(self.dir).glob("node*/system.log")):
+            text += f"--- {log}\n" + log.read_text()[-3000:]
+        return text
+
+
+def status(addr):
+    out = subprocess.run([SIBYLTOOL, "-h", addr, "status"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return {line.split()[1]: line.split()[0] for line in out.stdout.splitlines() if line[:2] in ("UN", "DN", "UJ")}
+
+
+def wait_for(predicate, timeout, what):
+    start = time.time()
+    while time.time() - start < timeout:
+        if predicate():
+            return time.time() - start
+        time.sleep(0.25)
+    raise AssertionError(f"{what} not reached within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def launcher(tmp_path_factory):
+    l = Launcher(tmp_path_factory.mktemp("cluster") / "c")
+    l.run("start", "-n", "3", "--prefix", PREFIX, "--yaml", "memtable_heap_space: 64MiB")
+    yield l
+    l.run("clear")
+
+
+def test_three_nodes_form_one_cluster_and_serve_every_consistency_level(launcher):
+    for addr in ADDRS:
+        wait_for(lambda: status(addr) == {a: "UN" for a in ADDRS}, 30, f"all UN seen from {addr}")
+
+    profiles = {
+        # Fallthrough: errors reach the test as the coordinator sent them.
+        a: ExecutionProfile(
+            load_balancing_policy=WhiteListRoundRobinPolicy([a]), retry_policy=FallthroughRetryPolicy()
+        )
+        for a in ADDRS
+    }
+    cluster = Cluster([ADDRS[0]], execution_profiles=profiles)
+    session = cluster.connect()
+    try:
+        # The driver, given one contact point, discovers the three nodes from system.peers.
+        assert sorted(h.address for h in cluster.metadata.all_hosts()) == ADDRS
+        assert len(cluster.metadata.token_map.ring) == 48
+
+        session.execute(
+            "CREATE KEYSPACE ring WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
+        )
+        session.execute("CREATE TABLE ring.kv (k int PRIMARY KEY, v text)")
+        assert cluster.control_connection.wait_for_schema_agreement()
+
+        insert = SimpleStatement("INSERT INTO ring.kv (k, v) VALUES (%s, %s)", consistency_level=CL.QUORUM)
+        select = SimpleStatement("SELECT v FROM ring.kv WHERE k = %s", consistency_level=CL.QUORUM)
+        for k in range(40):
+            session.execute(insert, (k, f"v{k}"), execution_profile=ADDRS[0])
+        for coordinator in ADDRS[1:]:
+            got = [session.execute(select, (k,), execution_profile=coordinator).one() for k in range(40)]
+            assert [r.v for r in got] == [f"v{k}" for k in range(40)], coordinator
+        # Every replica holds every row: ALL through the third node sees them too.
+        count = SimpleStatement("SELECT count(*) FROM ring.kv", consistency_level=CL.ALL)
+        assert session.execute(count, execution_profile=ADDRS[2]).one().count == 40
+
+        launcher.run("kill", "3")
+        took = wait_for(
+            lambda: status(ADDRS[0]).get(ADDRS[2]) == "DN" and status(ADDRS[1]).get(ADDRS[2]) == "DN",
+            10,
+            "node 3 DN on both survivors",
+        )
+        print(f"killed node marked DN after {took:.1f} s")
+
+        session.execute(insert, (100, "after"), execution_profile=ADDRS[0])
+        assert session.execute(select, (100,), execution_profile=ADDRS[1]).one().v == "after"
+        one = SimpleStatement("SELECT v FROM ring.kv WHERE k = 7", consistency_level=CL.ONE)
+        assert session.execute(one, execution_profile=ADDRS[1]).one().v == "v7"
+        with pytest.raises(Unavailable) as err:
+            session.execute(
+                SimpleStatement("INSERT INTO ring.kv (k, v) VALUES (1, 'x')", consistency_level=CL.ALL),
+                execution_profile=ADDRS[0],
+            )
+        assert "required_replicas': 3" in str(err.value) and "alive_replicas': 2" in str(err.value), err.value
+
+        launcher.run("start", "3")
+        for addr in ADDRS:
+            wait_for(lambda: status(addr) == {a: "UN" for a in ADDRS}, 30, f"node 3 UN again from {addr}")
+        # The driver hears the UP event (or its reconnection schedule fires) and uses node 3 again.
+        wait_for(lambda: cluster.metadata.get_host(ADDRS[2]).is_up, 30, "the driver sees node 3 up")
+        # The restarted node coordinates again, and it kept the rows written before the kill.
+        got = session.execute(
+            SimpleStatement("SELECT v FROM ring.kv WHERE k = 5", consistency_level=CL.ALL),
+            execution_profile=ADDRS[2],
+        ).one()
+        assert got.v == "v5"
+    finally:
+        cluster.shutdown()
+
+
+def test_sibyltool_describes_the_cluster(launcher):
+    out = subprocess.run([SIBYLTOOL, "-h", ADDRS[1], "describecluster"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "Name: sibyl-local" in out.stdout
+    versions = [l for l in out.stdout.splitlines() if l.startswith("\t\t")]
+    assert len(versions) == 1 and all(a in versions[0] for a in ADDRS), out.stdout
+    ep = subprocess.run(
+        [SIBYLTOOL, "-h", ADDRS[0], "getendpoints", "ring", "kv", "5"], capture_output=True, text=True
+    )
+    assert ep.returncode == 0, ep.stderr
+    assert sorted(ep.stdout.split()) == ADDRS
+    gossip = subprocess.run([SIBYLTOOL, "-h", ADDRS[0], "gossipinfo"], capture_output=True, text=True)
+    assert all(f"/{a}" in gossip.stdout for a in ADDRS) and "STATUS" in gossip.stdout
+    metrics = subprocess.run(
+        ["python3", "-c", f"import urllib.request;print(urllib.request.urlopen('http://{ADDRS[0]}:7199/metrics').read().decode())"],
+        capture_output=True,
+        text=True,
+    )
+    assert "sibyl_coordinator_writes_total" in metrics.stdout and 'sibyl_peer_up{peer="127.0.50.2:7000"} 1' in metrics.stdout
