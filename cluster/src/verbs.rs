@@ -423,6 +423,22 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_read_example_is_the_encoding() {
+        let table = TableId(uuid::Uuid::from_u128(7));
+        let req = ReadRequest {
+            command: ReadCommand::partition(table, Bytes::from_static(&[0, 0, 0, 5]), 1_700_000_000),
+            digest_only: true,
+        };
+        let mut want = vec![1, 1];
+        want.extend_from_slice(&[0; 15]);
+        want.push(7);
+        want.extend_from_slice(&[4, 0, 0, 0, 5, 1, 1, 0x20, 1, 0x60, 0]);
+        want.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        want.extend_from_slice(&[0x00, 0xf1, 0x53, 0x65]);
+        assert_eq!(req.encode().to_vec(), want);
+    }
+
+    #[test]
     fn truncated_and_flipped_payloads_are_errors_not_panics() {
         let table = TableId(uuid::Uuid::from_u128(7));
         let samples = [
