@@ -11,6 +11,7 @@ pub mod clock;
 pub mod clustering;
 pub mod codec;
 pub mod commitlog;
+pub mod compaction;
 pub mod engine;
 pub mod error;
 pub mod ids;
