@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
-use sibyl_engine::{DecoratedKey, Mutation, PartitionData, ReadCommand, ScanCommand, ScanStart, Token};
+use sibyl_engine::{Mutation, PartitionData, ReadCommand, ScanCommand, ScanStart, Token};
 
 use crate::consistency::{plan_read, plan_write, ConsistencyLevel, PlanError, ReplicaPlan};
 use crate::endpoint::{Endpoint, Location};
@@ -147,6 +147,23 @@ fn successes<T>(answers: &[(Endpoint, std::result::Result<T, String>)]) -> usize
 
 fn failures<T>(answers: &[(Endpoint, std::result::Result<T, String>)]) -> usize {
     answers.len() - successes(answers)
+}
+
+/// The protocol's WriteFailure/ReadFailure: replicas answered with errors (not silence).
+fn replica_failure<T>(
+    cl: ConsistencyLevel,
+    answers: &[(Endpoint, std::result::Result<T, String>)],
+    block_for: usize,
+    write: bool,
+) -> Error {
+    Error::Failure {
+        consistency: cl,
+        received: successes(answers),
+        block_for,
+        failures: failures(answers),
+        write,
+        reason: first_failure(answers),
+    }
 }
 
 fn first_failure<T>(answers: &[(Endpoint, std::result::Result<T, String>)]) -> String {
@@ -366,14 +383,7 @@ impl Coordinator {
                 continue;
             }
             if failures(&answers) > 0 && sent - failures(&answers) < block_for {
-                return Err(Error::Failure {
-                    consistency: cl,
-                    received: ok,
-                    block_for,
-                    failures: failures(&answers),
-                    write: true,
-                    reason: first_failure(&answers),
-                });
+                return Err(replica_failure(cl, &answers, block_for, true));
             }
             self.stats.lock().timeouts += 1;
             return Err(Error::WriteTimeout { consistency: cl, received: ok, block_for, write_type });
@@ -446,14 +456,7 @@ impl Coordinator {
         let ok = successes(&answers);
         if ok < block_for || data.is_none() {
             if failures(&answers) > 0 {
-                return Err(Error::Failure {
-                    consistency: cl,
-                    received: ok,
-                    block_for,
-                    failures: failures(&answers),
-                    write: false,
-                    reason: first_failure(&answers),
-                });
+                return Err(replica_failure(cl, &answers, block_for, false));
             }
             self.stats.lock().timeouts += 1;
             return Err(Error::ReadTimeout {
@@ -684,14 +687,7 @@ impl Coordinator {
             answers.iter().filter_map(|(_, a)| a.as_ref().ok().cloned()).collect();
         if ok.len() < block_for {
             if failures(&answers) > 0 {
-                return Err(Error::Failure {
-                    consistency: cl,
-                    received: ok.len(),
-                    block_for,
-                    failures: failures(&answers),
-                    write: false,
-                    reason: first_failure(&answers),
-                });
+                return Err(replica_failure(cl, &answers, block_for, false));
             }
             self.stats.lock().timeouts += 1;
             return Err(Error::ReadTimeout {
@@ -734,14 +730,4 @@ fn read_complete(a: &ReadAnswers, block_for: usize, sent: usize) -> bool {
 
 fn request_error(e: &RequestError) -> String {
     e.to_string()
-}
-
-/// The key a range scan of `cmd` resumes after, for logs.
-#[must_use]
-pub fn describe_start(start: &ScanStart) -> String {
-    match start {
-        ScanStart::TokenInclusive(t) => format!("[{}", t.0),
-        ScanStart::TokenExclusive(t) => format!("({}", t.0),
-        ScanStart::AfterKey(DecoratedKey { token, .. }) => format!("(key at {}", token.0),
-    }
 }
