@@ -247,10 +247,7 @@ impl Coordinator {
     /// The replicas of `token` for a keyspace's strategy, in Cassandra's order.
     #[must_use]
     pub fn natural_replicas(&self, strategy: &ReplicationStrategy, token: Token) -> Vec<Endpoint> {
-        if matches!(strategy, ReplicationStrategy::Local) {
-            return vec![self.local];
-        }
-        strategy.calculate_natural_replicas(token.0, &self.view.read().ring)
+        strategy.natural_replicas(token.0, &self.view.read().ring, self.local)
     }
 
     fn location_of(view: &ClusterView, ep: Endpoint) -> Location {
@@ -406,21 +403,7 @@ impl Coordinator {
         let started = Instant::now();
         let deadline = started + self.timeouts.read;
         let collector: Arc<Collector<ReadResponse>> = Collector::new();
-        for (i, ep) in contacts.iter().enumerate() {
-            if *ep != self.local {
-                self.send_read(*ep, cmd, i > 0, &collector)?;
-            }
-        }
-        if let Some(i) = contacts.iter().position(|e| *e == self.local) {
-            let r = self.storage.read(cmd).map(|d| {
-                if i > 0 {
-                    ReadResponse::Digest(digest(d.as_ref()))
-                } else {
-                    ReadResponse::Data(d)
-                }
-            });
-            collector.push(self.local, r.map_err(|e| e.to_string()));
-        }
+        self.ask_replicas(&contacts, cmd, true, &collector)?;
         // Speculative retry: when the contacted replicas have not answered after
         // SPECULATIVE_RETRY_DELAY (one is dead but not yet convicted, or slow), the next live
         // replica is asked too.
@@ -432,18 +415,7 @@ impl Coordinator {
                 let data_missing = !has_data(&answers);
                 tracing::debug!(replica = %extra, data = data_missing, "speculative read retry");
                 self.stats.lock().speculative_retries += 1;
-                if extra == self.local {
-                    let r = self.storage.read(cmd).map(|d| {
-                        if data_missing {
-                            ReadResponse::Data(d)
-                        } else {
-                            ReadResponse::Digest(digest(d.as_ref()))
-                        }
-                    });
-                    collector.push(self.local, r.map_err(|e| e.to_string()));
-                } else {
-                    self.send_read(extra, cmd, !data_missing, &collector)?;
-                }
+                self.send_read(extra, cmd, !data_missing, &collector)?;
                 contacts.push(extra);
             }
         }
@@ -482,6 +454,27 @@ impl Coordinator {
         self.read_full_and_repair(cmd, cl, &responded, block_for, deadline)
     }
 
+    /// Asks every contact: the first for data and the others for digests when `digests`,
+    /// else all for data. Remote requests go out before the local read, so they overlap.
+    fn ask_replicas(
+        &self,
+        contacts: &[Endpoint],
+        cmd: &ReadCommand,
+        digests: bool,
+        collector: &Arc<Collector<ReadResponse>>,
+    ) -> Result<()> {
+        let by_locality = contacts
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| **e != self.local)
+            .chain(contacts.iter().enumerate().filter(|(_, e)| **e == self.local));
+        for (i, ep) in by_locality {
+            self.send_read(*ep, cmd, digests && i > 0, collector)?;
+        }
+        Ok(())
+    }
+
+    /// Asks one replica (this node: read on the calling thread) for data or a digest.
     fn send_read(
         &self,
         ep: Endpoint,
@@ -489,6 +482,17 @@ impl Coordinator {
         digest_only: bool,
         collector: &Arc<Collector<ReadResponse>>,
     ) -> Result<()> {
+        if ep == self.local {
+            let r = self.storage.read(cmd).map(|d| {
+                if digest_only {
+                    ReadResponse::Digest(digest(d.as_ref()))
+                } else {
+                    ReadResponse::Data(d)
+                }
+            });
+            collector.push(self.local, r.map_err(|e| e.to_string()));
+            return Ok(());
+        }
         let payload = ReadRequest { command: cmd.clone(), digest_only }.encode();
         let c = Arc::clone(collector);
         self.messaging()?.send_request(
@@ -515,15 +519,7 @@ impl Coordinator {
         deadline: Instant,
     ) -> Result<Option<PartitionData>> {
         let collector: Arc<Collector<ReadResponse>> = Collector::new();
-        for ep in contacts {
-            if *ep != self.local {
-                self.send_read(*ep, cmd, false, &collector)?;
-            }
-        }
-        if contacts.contains(&self.local) {
-            let r = self.storage.read(cmd).map(ReadResponse::Data);
-            collector.push(self.local, r.map_err(|e| e.to_string()));
-        }
+        self.ask_replicas(contacts, cmd, false, &collector)?;
         let answers = collector.wait(deadline, |a| a.len() == contacts.len());
         let versions: Vec<(Endpoint, Option<PartitionData>)> = answers
             .iter()

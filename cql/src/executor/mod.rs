@@ -310,7 +310,8 @@ impl Executor {
         self.keyspace_strategy(&schema, &t.keyspace)
     }
 
-    fn keyspace_strategy(&self, schema: &Schema, keyspace: &str) -> Result<ReplicationStrategy> {
+    /// How `keyspace` is replicated in `schema` (the node's own keyspaces are local).
+    pub fn keyspace_strategy(&self, schema: &Schema, keyspace: &str) -> Result<ReplicationStrategy> {
         if schema::is_system_keyspace(keyspace) {
             return Ok(ReplicationStrategy::Local);
         }

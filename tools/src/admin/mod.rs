@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use sibyl_cluster::{ClusterService, Endpoint, ReplicationStrategy};
+use sibyl_cluster::{ClusterService, Endpoint};
 use sibyl_cql::Executor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -244,13 +244,7 @@ fn node_rows(state: &AdminState, keyspace: Option<&str>) -> std::result::Result<
     let view = exec.coordinator().view();
     let owns: BTreeMap<Endpoint, f64> = match keyspace {
         Some(ks) => {
-            let schema = exec.schema();
-            let Some(k) = schema.keyspace(ks) else {
-                return Err(RouteError::Bad(format!("Keyspace '{ks}' does not exist")));
-            };
-            let class = k.params.replication.get("class").cloned().unwrap_or_default();
-            let options = k.params.replication.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
-            let strategy = ReplicationStrategy::from_options(&class, &options)?;
+            let strategy = exec.keyspace_strategy(&exec.schema(), ks)?;
             view.ring.effective_ownership(&strategy)
         }
         None => view.ring.ownership(),
