@@ -26,12 +26,15 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::cache::{CacheStats, ChunkCache};
+use crate::clock::{Clock, SystemClock};
 use crate::clustering::KEY_END;
 use crate::commitlog::replay::{self, RecordError, ReplayReport};
 use crate::commitlog::{self, CommitLog, CommitLogOptions, Position, SegmentId, SyncMode};
+use crate::compactor::{self, CompactionInfo, Compactor};
 use crate::error::{Error, Result};
-use crate::ids::{Generation, TableId};
+use crate::ids::TableId;
 use crate::memtable::{MemEntry, Memtable};
+use crate::metrics::HistogramSnapshot;
 use crate::partition::{DecoratedKey, PartitionData, PartitionHeader, MAX_PARTITION_KEY_BYTES};
 use crate::read::{self, ReadCommand, ScanCommand};
 use crate::serialization::Mutation;
@@ -66,6 +69,19 @@ pub struct EngineOptions {
     pub memtable_cleanup_threshold: f64,
     /// `file_cache_size`: memory for decompressed SSTable chunks (0 disables the cache).
     pub chunk_cache_bytes: usize,
+    /// `concurrent_compactors`: background compaction threads (0: no background compaction;
+    /// major compactions still run).
+    pub concurrent_compactors: usize,
+    /// `compaction_throughput`: input bytes per second all compactions together may read
+    /// (0: unlimited).
+    pub compaction_throughput_bytes_per_sec: u64,
+    /// Writers to a table are slowed down once its backlog (see
+    /// [`compactor::backlog_sstables`]) passes this many SSTables ...
+    pub sstable_slowdown_trigger: usize,
+    /// ... and wait for compaction once it reaches this many.
+    pub sstable_stop_trigger: usize,
+    /// The clock deciding TTL expiry and gc_grace in compaction.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl EngineOptions {
@@ -82,6 +98,11 @@ impl EngineOptions {
             memtable_space_bytes: 512 << 20,
             memtable_cleanup_threshold: 0.33,
             chunk_cache_bytes: 256 << 20,
+            concurrent_compactors: 2,
+            compaction_throughput_bytes_per_sec: 64 << 20,
+            sstable_slowdown_trigger: 32,
+            sstable_stop_trigger: 64,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -107,20 +128,47 @@ pub struct TableStats {
     pub flushes: u64,
     /// Bytes of SSTables written by flushes since open.
     pub bytes_flushed: u64,
+    /// Live SSTables per level (index = level; STCS and TWCS keep everything at level 0).
+    pub sstables_per_level: Vec<usize>,
+    /// Estimated compactions still to do (`nodetool compactionstats` pending tasks).
+    pub pending_compactions: usize,
+    /// Compactions completed since open.
+    pub compactions: u64,
+    /// On-disk bytes of SSTables compactions read since open.
+    pub bytes_compacted: u64,
+    /// Bytes of SSTables compactions wrote since open.
+    pub bytes_compaction_written: u64,
+    /// Writes slowed down or stopped because compaction was behind, and the total time they
+    /// waited in microseconds.
+    pub write_slowdowns: u64,
+    /// See `write_slowdowns`.
+    pub write_stall_micros: u64,
+    /// Uncompressed partition sizes in the live SSTables (a partition in several SSTables counts
+    /// once per SSTable).
+    pub partition_size: HistogramSnapshot,
+    /// Cells per partition in the live SSTables.
+    pub cells_per_partition: HistogramSnapshot,
+    /// SSTables consulted per partition read since open.
+    pub sstables_per_read: HistogramSnapshot,
+    /// Tombstones met per partition read since open.
+    pub tombstones_per_read: HistogramSnapshot,
+    /// Tombstones the live SSTables hold that could be purged now (estimate).
+    pub droppable_tombstones: u64,
 }
 
 #[derive(Debug)]
-struct Inner {
-    options: EngineOptions,
+pub(crate) struct Inner {
+    pub(crate) options: EngineOptions,
     commit_log: CommitLog,
-    tables: RwLock<HashMap<TableId, Arc<Table>>>,
+    pub(crate) tables: RwLock<HashMap<TableId, Arc<Table>>>,
     memtable_bytes: AtomicUsize,
-    chunk_cache: Arc<ChunkCache>,
+    pub(crate) chunk_cache: Arc<ChunkCache>,
     memory_lock: Mutex<()>,
     memory_freed: Condvar,
     flush_tx: Mutex<Option<SyncSender<TableId>>>,
-    closed: AtomicBool,
+    pub(crate) closed: AtomicBool,
     write_stalls: AtomicU64,
+    pub(crate) compactor: Compactor,
 }
 
 /// The storage engine of one node. Every method is synchronous and may block on disk I/O:
@@ -129,6 +177,7 @@ struct Inner {
 pub struct Engine {
     inner: Arc<Inner>,
     flush_thread: Mutex<Option<JoinHandle<()>>>,
+    compaction_threads: Mutex<Vec<JoinHandle<()>>>,
     replay: ReplayReport,
     replayed_mutations: u64,
 }
@@ -145,7 +194,7 @@ impl Engine {
         let mut flushed: HashMap<TableId, Position> = HashMap::new();
         for (id, t) in &tables {
             let upto = t.current_view().sstables.iter().map(|s| s.stats().commitlog_upper).max();
-            flushed.insert(*id, upto.unwrap_or(Position::ZERO).max(t.options.truncated_at));
+            flushed.insert(*id, upto.unwrap_or(Position::ZERO).max(t.options().truncated_at));
         }
         let mut skipped_records = 0u64;
         let report = replay::replay(
@@ -187,7 +236,9 @@ impl Engine {
         let old_segments = commitlog::segment::list_segments(&options.commitlog_dir)
             .map_err(|e| Error::io(&options.commitlog_dir, e))?;
         let commit_log = CommitLog::open(log_options, first_segment)?;
+        let compactor = Compactor::new(options.compaction_throughput_bytes_per_sec);
         let inner = Arc::new(Inner {
+            compactor,
             options,
             commit_log,
             tables: RwLock::new(tables),
@@ -222,8 +273,27 @@ impl Engine {
             .name("memtable-flush".into())
             .spawn(move || flush_loop(&thread_inner, &rx))
             .map_err(|e| Error::io("memtable-flush thread", e))?;
+        let mut compaction_threads = Vec::new();
+        for i in 0..inner.options.concurrent_compactors {
+            let thread_inner = Arc::clone(&inner);
+            let handle = std::thread::Builder::new()
+                .name(format!("compaction-{i}"))
+                .spawn(move || compactor::worker_loop(&thread_inner))
+                .map_err(|e| Error::io("compaction thread", e))?;
+            compaction_threads.push(handle);
+        }
+        let ids: Vec<TableId> = inner.tables.read().keys().copied().collect();
+        for id in ids {
+            inner.compactor.request(id);
+        }
         let replayed_mutations = report.records - skipped_records;
-        Ok(Engine { inner, flush_thread: Mutex::new(Some(handle)), replay: report, replayed_mutations })
+        Ok(Engine {
+            inner,
+            flush_thread: Mutex::new(Some(handle)),
+            compaction_threads: Mutex::new(compaction_threads),
+            replay: report,
+            replayed_mutations,
+        })
     }
 
     /// What the commit log replay at open found.
@@ -263,14 +333,16 @@ impl Engine {
             commitlog::sync_dir(parent)?;
         }
         commitlog::sync_dir(&self.inner.options.data_dir)?;
-        let table = new_table(options, dir, Vec::new(), Generation(1));
-        tables.insert(table.options.id, Arc::new(table));
+        let table = Table::new(options, dir, Vec::new(), 1);
+        tables.insert(table.id, Arc::new(table));
         Ok(())
     }
 
     /// Drops a table and deletes its files.
     pub fn drop_table(&self, id: TableId) -> Result<()> {
         let table = self.inner.tables.write().remove(&id).ok_or(Error::UnknownTable(id))?;
+        table.compaction_paused.fetch_add(1, Ordering::AcqRel);
+        self.inner.compactor.stop(Some(id));
         let _flush = table.flush_lock.lock();
         let freed: usize = {
             let v = table.view.read();
@@ -294,6 +366,7 @@ impl Engine {
     /// this), then the memtables and SSTables leave the table and their files are deleted.
     pub fn truncate(&self, id: TableId) -> Result<()> {
         let table = self.table(id)?;
+        self.inner.compactor.stop(Some(id));
         let _flush = table.flush_lock.lock();
         let position = self.inner.commit_log.current_position();
         let old = {
@@ -306,13 +379,10 @@ impl Engine {
             });
             old
         };
-        let mut options = table.options.clone();
+        let mut options = table.options();
         options.truncated_at = position;
-        let tmp = table.dir.join(format!("{META_FILE}.tmp"));
-        write_synced(&tmp, &options.encode())?;
-        let meta = table.dir.join(META_FILE);
-        std::fs::rename(&tmp, &meta).map_err(|e| Error::io(&meta, e))?;
-        commitlog::sync_dir(&table.dir)?;
+        Table::persist_options(&table.dir, &options)?;
+        table.set_options(options);
         for s in &old.sstables {
             s.descriptor().delete_files().map_err(|e| Error::io(&table.dir, e))?;
         }
@@ -321,7 +391,7 @@ impl Engine {
             old.memtable.size_bytes() + old.flushing.iter().map(|(m, _)| m.size_bytes()).sum::<usize>();
         release_memory(&self.inner, freed);
         self.inner.commit_log.mark_flushed(id, position)?;
-        tracing::info!(keyspace = %table.options.keyspace, table = %table.options.name, sstables = old.sstables.len(), "table truncated");
+        tracing::info!(keyspace = %table.keyspace, table = %table.name, sstables = old.sstables.len(), "table truncated");
         Ok(())
     }
 
@@ -334,7 +404,7 @@ impl Engine {
     /// Options of every table.
     #[must_use]
     pub fn tables(&self) -> Vec<TableOptions> {
-        let mut v: Vec<TableOptions> = self.inner.tables.read().values().map(|t| t.options.clone()).collect();
+        let mut v: Vec<TableOptions> = self.inner.tables.read().values().map(|t| t.options()).collect();
         v.sort_by(|a, b| (&a.keyspace, &a.name).cmp(&(&b.keyspace, &b.name)));
         v
     }
@@ -353,11 +423,12 @@ impl Engine {
         validate(&mutation)?;
         let mut payload = Vec::with_capacity(64 + mutation.update.size_bytes());
         mutation.encode(&mut payload);
+        self.wait_for_compaction(&table)?;
         self.wait_for_memory()?;
         let dk = DecoratedKey::new(mutation.update.key.clone());
         let (appended, memtable_size) = {
             let view = table.view.read();
-            let appended = self.inner.commit_log.append(table.options.id, &payload)?;
+            let appended = self.inner.commit_log.append(table.id, &payload)?;
             let added = view.memtable.apply(&dk, mutation.update);
             self.inner.memtable_bytes.fetch_add(added, Ordering::Relaxed);
             (appended, view.memtable.size_bytes())
@@ -367,7 +438,7 @@ impl Engine {
         let total = self.inner.memtable_bytes.load(Ordering::Relaxed) as f64;
         let cleanup =
             self.inner.options.memtable_space_bytes as f64 * self.inner.options.memtable_cleanup_threshold;
-        if memtable_size as u64 >= table.options.memtable_flush_size_bytes {
+        if memtable_size as u64 >= table.memtable_flush_size() {
             request_flush(&self.inner, &table);
         } else if total >= cleanup {
             if let Some(largest) = largest_memtable(&self.inner) {
@@ -394,16 +465,19 @@ impl Engine {
         let mut tables: Vec<Arc<Table>> = Vec::new();
         for m in &mutations {
             validate(m)?;
-            if !tables.iter().any(|t| t.options.id == m.table) {
+            if !tables.iter().any(|t| t.id == m.table) {
                 tables.push(self.table(m.table)?);
             }
         }
         // A fixed lock order (by table id) so two batches never wait on each other's locks.
-        tables.sort_by_key(|t| t.options.id);
-        let ids: Vec<TableId> = tables.iter().map(|t| t.options.id).collect();
+        tables.sort_by_key(|t| t.id);
+        let ids: Vec<TableId> = tables.iter().map(|t| t.id).collect();
         let mut payload =
             Vec::with_capacity(64 + mutations.iter().map(|m| m.update.size_bytes() + 32).sum::<usize>());
         crate::serialization::encode_batch(&mutations, &mut payload);
+        for t in &tables {
+            self.wait_for_compaction(t)?;
+        }
         self.wait_for_memory()?;
         let appended = {
             let views: Vec<_> = tables.iter().map(|t| t.view.read()).collect();
@@ -419,10 +493,57 @@ impl Engine {
         };
         self.inner.commit_log.wait_durable(appended.end)?;
         for t in &tables {
-            if t.current_view().memtable.size_bytes() as u64 >= t.options.memtable_flush_size_bytes {
+            if t.current_view().memtable.size_bytes() as u64 >= t.memtable_flush_size() {
                 request_flush(&self.inner, t);
             }
         }
+        Ok(())
+    }
+
+    /// Write back-pressure from compaction: past `sstable_slowdown_trigger` backlog SSTables a
+    /// write sleeps a millisecond per SSTable over (at most 50 ms); at `sstable_stop_trigger` it
+    /// waits until compaction brings the backlog down. Tables whose background compaction is
+    /// disabled are not held back (nothing would ever release them).
+    fn wait_for_compaction(&self, table: &Table) -> Result<()> {
+        let o = &self.inner.options;
+        if o.concurrent_compactors == 0 || o.sstable_slowdown_trigger == 0 {
+            return Ok(());
+        }
+        let backlog = |params: &crate::compaction::CompactionParams| {
+            compactor::backlog_sstables(params, &table.current_view().sstables)
+        };
+        if table.current_view().sstables.len() <= o.sstable_slowdown_trigger {
+            return Ok(()); // the common case, without parsing the options
+        }
+        let params = table.options().compaction_params();
+        let n = backlog(&params);
+        if !params.enabled
+            || n <= o.sstable_slowdown_trigger
+            || table.compaction_paused.load(Ordering::Acquire) > 0
+        {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        table.counters.write_slowdowns.fetch_add(1, Ordering::Relaxed);
+        self.inner.compactor.request(table.id);
+        if n < o.sstable_stop_trigger {
+            let over = (n - o.sstable_slowdown_trigger).min(50) as u64;
+            std::thread::sleep(Duration::from_millis(over));
+        } else {
+            tracing::debug!(keyspace = %table.keyspace, table = %table.name, sstables = n, "writes wait for compaction (sstable_stop_trigger reached)");
+            let mut g = self.inner.compactor.finished_lock.lock();
+            while backlog(&params) >= o.sstable_stop_trigger {
+                if self.inner.closed.load(Ordering::Acquire) {
+                    return Err(Error::Closed);
+                }
+                if table.compaction_paused.load(Ordering::Acquire) > 0 {
+                    break;
+                }
+                self.inner.compactor.finished.wait_for(&mut g, Duration::from_millis(100));
+            }
+        }
+        let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        table.counters.write_stall_micros.fetch_add(waited, Ordering::Relaxed);
         Ok(())
     }
 
@@ -457,7 +578,18 @@ impl Engine {
         let key = DecoratedKey::new(cmd.key.clone());
         table.counters.reads.fetch_add(1, Ordering::Relaxed);
         let sources = table.current_view().sources();
-        read::read_partition(&sources, &key, &cmd.slices, cmd.reversed, cmd.row_limit, cmd.now_seconds)
+        let (data, sstables) = read::read_partition_counted(
+            &sources,
+            &key,
+            &cmd.slices,
+            cmd.reversed,
+            cmd.row_limit,
+            cmd.now_seconds,
+        )?;
+        table.counters.sstables_per_read.record(sstables as u64);
+        let tombstones = data.as_ref().map_or(0, |p| p.tombstone_count(cmd.now_seconds));
+        table.counters.tombstones_per_read.record(tombstones as u64);
+        Ok(data)
     }
 
     /// Scans partitions in token order (for range queries, repair and streaming).
@@ -486,7 +618,43 @@ impl Engine {
     pub fn table_stats(&self, id: TableId) -> Result<TableStats> {
         let t = self.table(id)?;
         let v = t.current_view();
+        let options = t.options();
+        let now = self.inner.options.clock.now_seconds();
+        let gc_before = now.saturating_sub(options.gc_grace_seconds);
+        let infos: Vec<crate::compaction::SsTableInfo> =
+            v.sstables.iter().map(|s| compactor::sstable_info(s, gc_before)).collect();
+        let pending_compactions = crate::compaction::pending_tasks(
+            &options.compaction_params(),
+            &infos,
+            &t.compacting.lock(),
+            now,
+            options.gc_grace_seconds,
+        );
+        let mut sstables_per_level = Vec::new();
+        let mut partition_size = HistogramSnapshot::default();
+        let mut cells_per_partition = HistogramSnapshot::default();
+        for s in &v.sstables {
+            let level = s.stats().level as usize;
+            if sstables_per_level.len() <= level {
+                sstables_per_level.resize(level + 1, 0);
+            }
+            sstables_per_level[level] += 1;
+            partition_size.add(s.partition_sizes());
+            cells_per_partition.add(&s.stats().cells_per_partition);
+        }
         Ok(TableStats {
+            sstables_per_level,
+            pending_compactions,
+            compactions: t.counters.compactions.load(Ordering::Relaxed),
+            bytes_compacted: t.counters.bytes_compacted.load(Ordering::Relaxed),
+            bytes_compaction_written: t.counters.bytes_compaction_written.load(Ordering::Relaxed),
+            write_slowdowns: t.counters.write_slowdowns.load(Ordering::Relaxed),
+            write_stall_micros: t.counters.write_stall_micros.load(Ordering::Relaxed),
+            partition_size,
+            cells_per_partition,
+            sstables_per_read: t.counters.sstables_per_read.snapshot(),
+            tombstones_per_read: t.counters.tombstones_per_read.snapshot(),
+            droppable_tombstones: infos.iter().map(|i| i.estimated_droppable_tombstones).sum(),
             sstable_count: v.sstables.len(),
             live_disk_bytes: v.sstables.iter().map(|s| s.size_on_disk()).sum(),
             memtable_bytes: v.memtable.size_bytes()
@@ -515,6 +683,80 @@ impl Engine {
     #[must_use]
     pub fn commitlog_segments(&self) -> usize {
         self.inner.commit_log.segment_count()
+    }
+
+    /// Major compaction (`nodetool compact`): flushes the table, stops its background
+    /// compactions, then merges its SSTables as its strategy's major compaction says, purging
+    /// whatever gc_grace allows. Blocks until done.
+    pub fn compact(&self, id: TableId) -> Result<()> {
+        let table = self.table(id)?;
+        flush_table(&self.inner, &table, None)?;
+        compactor::major(&self.inner, &table)?;
+        self.inner.compactor.request(id);
+        Ok(())
+    }
+
+    /// Runs background compaction tasks of a table until its strategy has nothing more to do,
+    /// in this thread (for tests and tools that want a settled table; workers keep running).
+    pub fn compact_pending(&self, id: TableId) -> Result<usize> {
+        let table = self.table(id)?;
+        let mut n = 0;
+        while compactor::run_next(&self.inner, &table)? {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Merges exactly the SSTables with these generations (`nodetool compact --user-defined`).
+    pub fn compact_sstables(&self, id: TableId, generations: &[u64]) -> Result<()> {
+        let table = self.table(id)?;
+        compactor::user_defined(&self.inner, &table, generations)
+    }
+
+    /// The compactions running now (`nodetool compactionstats`).
+    #[must_use]
+    pub fn active_compactions(&self) -> Vec<CompactionInfo> {
+        self.inner.compactor.active()
+    }
+
+    /// Stops running compactions (of one table, or all): `nodetool stop COMPACTION`. Their
+    /// inputs stay live; the strategy picks them again later. Returns how many were asked to stop.
+    pub fn stop_compactions(&self, table: Option<TableId>) -> usize {
+        self.inner.compactor.stop(table)
+    }
+
+    /// Sets `compaction_throughput` (bytes per second, 0 = unlimited) while running
+    /// (`nodetool setcompactionthroughput`).
+    pub fn set_compaction_throughput(&self, bytes_per_second: u64) {
+        self.inner.compactor.throttle.set_rate(bytes_per_second);
+    }
+
+    /// The current `compaction_throughput` in bytes per second (0 = unlimited).
+    #[must_use]
+    pub fn compaction_throughput(&self) -> u64 {
+        self.inner.compactor.throttle.rate()
+    }
+
+    /// Changes a table's options (ALTER TABLE): compaction, gc_grace_seconds, bloom filter
+    /// chance, chunk size and memtable flush size. Durable before it returns. New SSTables use
+    /// the new settings; existing ones are rewritten only by compaction.
+    pub fn alter_table(&self, options: TableOptions) -> Result<()> {
+        options.validate().map_err(Error::InvalidRequest)?;
+        let table = self.table(options.id)?;
+        if options.keyspace != table.keyspace || options.name != table.name {
+            return Err(Error::InvalidRequest("a table's keyspace and name cannot change".into()));
+        }
+        let _flush = table.flush_lock.lock();
+        let mut next = options;
+        next.truncated_at = table.options().truncated_at;
+        if next == table.options() {
+            return Ok(());
+        }
+        Table::persist_options(&table.dir, &next)?;
+        table.set_options(next);
+        drop(_flush);
+        self.inner.compactor.request(table.id);
+        Ok(())
     }
 
     /// Flushes every table, then hard-links every live SSTable into
@@ -560,6 +802,11 @@ impl Engine {
         }
         self.inner.flush_tx.lock().take();
         if let Some(h) = self.flush_thread.lock().take() {
+            let _ = h.join();
+        }
+        self.inner.compactor.stop(None);
+        self.inner.compactor.wake_all();
+        for h in self.compaction_threads.lock().drain(..) {
             let _ = h.join();
         }
         self.inner.memory_freed.notify_all();
@@ -611,22 +858,6 @@ fn validate(m: &Mutation) -> Result<()> {
     Ok(())
 }
 
-fn new_table(options: TableOptions, dir: PathBuf, sstables: Vec<Arc<SsTable>>, next: Generation) -> Table {
-    Table {
-        options,
-        dir,
-        view: RwLock::new(Arc::new(View {
-            memtable: Arc::new(Memtable::new()),
-            flushing: Vec::new(),
-            sstables,
-        })),
-        flush_lock: Mutex::new(()),
-        next_generation: AtomicU64::new(next.0),
-        flush_queued: AtomicBool::new(false),
-        counters: Default::default(),
-    }
-}
-
 fn load_tables(data_dir: &Path, cache: &Arc<ChunkCache>) -> Result<HashMap<TableId, Arc<Table>>> {
     let mut out = HashMap::new();
     let read = |d: &Path| std::fs::read_dir(d).map_err(|e| Error::io(d, e));
@@ -645,6 +876,7 @@ fn load_tables(data_dir: &Path, cache: &Arc<ChunkCache>) -> Result<HashMap<Table
             let bytes = std::fs::read(&meta).map_err(|e| Error::io(&meta, e))?;
             let options = TableOptions::decode(&bytes)
                 .map_err(|e| Error::corruption(&meta, e.offset as u64, e.reason))?;
+            crate::txnlog::recover(&dir)?;
             let mut sstables = Vec::new();
             let mut max_gen = 0;
             for (generation, has_toc) in Descriptor::scan(&dir).map_err(|e| Error::io(&dir, e))? {
@@ -669,8 +901,8 @@ fn load_tables(data_dir: &Path, cache: &Arc<ChunkCache>) -> Result<HashMap<Table
                 }
             }
             sstables.reverse();
-            let table = new_table(options, dir, sstables, Generation(max_gen + 1));
-            out.insert(table.options.id, Arc::new(table));
+            let table = Table::new(options, dir, sstables, max_gen + 1);
+            out.insert(table.id, Arc::new(table));
         }
     }
     Ok(out)
@@ -699,7 +931,7 @@ fn request_flush(inner: &Inner, table: &Arc<Table>) {
         return;
     }
     let sent = match inner.flush_tx.lock().as_ref() {
-        Some(tx) => match tx.try_send(table.options.id) {
+        Some(tx) => match tx.try_send(table.id) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
         },
@@ -717,7 +949,7 @@ fn flush_loop(inner: &Arc<Inner>, rx: &mpsc::Receiver<TableId>) {
                 let table = inner.tables.read().get(&id).cloned();
                 if let Some(t) = table {
                     if let Err(e) = flush_table(inner, &t, None) {
-                        tracing::error!(table = %t.options.name, error = %e, "memtable flush failed; the data stays in the commit log and the flush will be retried");
+                        tracing::error!(table = %t.name, error = %e, "memtable flush failed; the data stays in the commit log and the flush will be retried");
                         std::thread::sleep(Duration::from_secs(1));
                     }
                 }
@@ -727,9 +959,9 @@ fn flush_loop(inner: &Arc<Inner>, rx: &mpsc::Receiver<TableId>) {
                     for id in inner.commit_log.tables_pinning_oldest_segment() {
                         let table = inner.tables.read().get(&id).cloned();
                         if let Some(t) = table {
-                            tracing::info!(table = %t.options.name, "flushing to free commit log space (commitlog_total_space exceeded)");
+                            tracing::info!(table = %t.name, "flushing to free commit log space (commitlog_total_space exceeded)");
                             if let Err(e) = flush_table(inner, &t, None) {
-                                tracing::error!(table = %t.options.name, error = %e, "flush for commit log space failed");
+                                tracing::error!(table = %t.name, error = %e, "flush for commit log space failed");
                             }
                         }
                     }
@@ -769,8 +1001,9 @@ fn flush_table(inner: &Inner, table: &Arc<Table>, upto: Option<Position>) -> Res
             *view = Arc::new(next);
         }
         table.counters.flushes.fetch_add(1, Ordering::Relaxed);
-        inner.commit_log.mark_flushed(table.options.id, position)?;
+        inner.commit_log.mark_flushed(table.id, position)?;
         release_memory(inner, memtable.size_bytes());
+        inner.compactor.request(table.id);
     }
     Ok(())
 }
@@ -785,7 +1018,7 @@ fn write_sstable(
         return Ok(None);
     }
     let desc = Descriptor { dir: table.dir.clone(), generation: table.allocate_generation() };
-    let mut writer = SsTableWriter::create(desc.clone(), table.options.writer_options())?;
+    let mut writer = SsTableWriter::create(desc.clone(), table.writer_options())?;
     let empty = PartitionHeader::default();
     let mut open: Option<DecoratedKey> = None;
     memtable.for_each_entry(|dk, entry| {
@@ -815,7 +1048,7 @@ fn write_sstable(
         writer.end_partition()?;
     }
     let stats = writer.finish(position, 0)?;
-    tracing::debug!(table = %table.options.name, generation = desc.generation.0, partitions = stats.partition_count, "memtable flushed");
+    tracing::debug!(table = %table.name, generation = desc.generation.0, partitions = stats.partition_count, "memtable flushed");
     let sstable = SsTable::open(desc)?;
     sstable.attach_cache(cache);
     Ok(Some(Arc::new(sstable)))

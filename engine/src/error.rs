@@ -45,6 +45,15 @@ pub enum Error {
     /// The request itself is invalid (too large, malformed bounds); fix the request.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A compaction was stopped (`nodetool stop`, a major compaction taking over, or shutdown);
+    /// its inputs stay live and it is picked again later.
+    #[error("compaction of {keyspace}.{table} was stopped")]
+    CompactionStopped {
+        /// Keyspace.
+        keyspace: String,
+        /// Table.
+        table: String,
+    },
     /// The engine was closed.
     #[error("the engine is closed")]
     Closed,

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Bound as RangeBound;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -61,6 +61,7 @@ pub enum MemEntry {
 pub struct Memtable {
     map: SkipMap<MemKey, Mutex<MemEntry>>,
     size_bytes: AtomicUsize,
+    min_timestamp: AtomicI64,
 }
 
 impl Default for Memtable {
@@ -73,11 +74,24 @@ impl Memtable {
     /// An empty memtable.
     #[must_use]
     pub fn new() -> Memtable {
-        Memtable { map: SkipMap::new(), size_bytes: AtomicUsize::new(0) }
+        Memtable {
+            map: SkipMap::new(),
+            size_bytes: AtomicUsize::new(0),
+            min_timestamp: AtomicI64::new(i64::MAX),
+        }
+    }
+
+    /// Smallest timestamp written into this memtable (`i64::MAX` when empty): compaction keeps a
+    /// tombstone that could shadow anything here.
+    #[must_use]
+    pub fn min_timestamp(&self) -> i64 {
+        self.min_timestamp.load(Ordering::Relaxed)
     }
 
     /// Applies an update; returns the bytes it added to the accounting.
     pub fn apply(&self, dk: &DecoratedKey, update: PartitionUpdate) -> usize {
+        let min = update.rows.iter().fold(update.header.min_timestamp(), |m, r| m.min(r.min_timestamp()));
+        self.min_timestamp.fetch_min(min, Ordering::Relaxed);
         let mut added = 0;
         if !update.header.is_empty() {
             let size = update.header.size_bytes();

@@ -113,6 +113,16 @@ impl PartitionHeader {
         }
     }
 
+    /// Smallest timestamp in the header; `i64::MAX` if none.
+    #[must_use]
+    pub fn min_timestamp(&self) -> i64 {
+        let mut m = if self.deletion.is_live() { i64::MAX } else { self.deletion.marked_for_delete_at };
+        if let Some(s) = &self.static_row {
+            m = m.min(s.min_timestamp());
+        }
+        self.range_tombstones.iter().fold(m, |m, rt| m.min(rt.deletion.marked_for_delete_at))
+    }
+
     /// Approximate memory used.
     #[must_use]
     pub fn size_bytes(&self) -> usize {
@@ -173,6 +183,16 @@ impl PartitionData {
     /// The rows a client sees at `now_seconds`.
     pub fn live_rows(&self, now_seconds: u32) -> impl Iterator<Item = &Row> {
         self.rows.iter().filter(move |r| r.has_live_data(now_seconds))
+    }
+
+    /// Tombstones in the result (partition deletion, range tombstones, dead cells and row
+    /// deletions, counting cells expired by `now_seconds`).
+    #[must_use]
+    pub fn tombstone_count(&self, now_seconds: u32) -> usize {
+        usize::from(!self.header.deletion.is_live())
+            + self.header.range_tombstones.len()
+            + self.header.static_row.as_ref().map_or(0, |r| r.tombstone_count(now_seconds))
+            + self.rows.iter().map(|r| r.tombstone_count(now_seconds)).sum::<usize>()
     }
 
     /// Whether a client would see nothing at all (no live row and no live static row).

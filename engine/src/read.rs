@@ -130,6 +130,19 @@ pub fn read_partition(
     row_limit: usize,
     now_seconds: u32,
 ) -> Result<Option<PartitionData>> {
+    read_partition_counted(sources, key, slices, reversed, row_limit, now_seconds).map(|(p, _)| p)
+}
+
+/// [`read_partition`], also returning how many SSTables held the partition (whose headers were
+/// read: the "SSTables per read" statistic).
+pub fn read_partition_counted(
+    sources: &Sources,
+    key: &DecoratedKey,
+    slices: &[Slice],
+    reversed: bool,
+    row_limit: usize,
+    now_seconds: u32,
+) -> Result<(Option<PartitionData>, usize)> {
     let hash = bloom_hash(&key.key);
     let mut parts: Vec<Part> = Vec::new();
     for m in &sources.memtables {
@@ -146,7 +159,8 @@ pub fn read_partition(
             parts.push((s.stats().max_timestamp, Some(h), Found::Sst(entry, cursor)));
         }
     }
-    merge_partition(key, parts, slices, reversed, row_limit, now_seconds)
+    let sstables = parts.iter().filter(|(_, _, f)| matches!(f, Found::Sst(..))).count();
+    Ok((merge_partition(key, parts, slices, reversed, row_limit, now_seconds)?, sstables))
 }
 
 /// Merges the versions of one partition found in `parts`.

@@ -77,6 +77,22 @@ impl Row {
             + self.cells.iter().filter(|c| !c.is_live(now_seconds)).count()
     }
 
+    /// Smallest timestamp of anything in the row (marker, deletions, cells); `i64::MAX` if none.
+    #[must_use]
+    pub fn min_timestamp(&self) -> i64 {
+        let mut m = i64::MAX;
+        if !self.liveness.is_empty() {
+            m = m.min(self.liveness.timestamp);
+        }
+        if !self.deletion.is_live() {
+            m = m.min(self.deletion.marked_for_delete_at);
+        }
+        for (_, d) in &self.complex_deletions {
+            m = m.min(d.marked_for_delete_at);
+        }
+        self.cells.iter().fold(m, |m, c| m.min(c.timestamp))
+    }
+
     /// Approximate memory used, for memtable accounting.
     #[must_use]
     pub fn size_bytes(&self) -> usize {
@@ -130,7 +146,9 @@ impl Row {
     }
 
     /// Cassandra's compaction-time conversion: cells whose TTL has passed by `now_seconds`
-    /// become tombstones (keeping their timestamp), so they can later be purged.
+    /// become tombstones (keeping their timestamp, deleted at their write second), so they shadow
+    /// older versions elsewhere until purged. An expired row marker stays as it is: it still
+    /// supersedes older markers in other SSTables, and is purged like a tombstone.
     pub fn expire(&mut self, now_seconds: u32) {
         for c in &mut self.cells {
             if c.is_expiring() && !c.is_live(now_seconds) {
@@ -140,15 +158,26 @@ impl Row {
                 c.path = path;
             }
         }
-        if self.liveness.is_expiring() && !self.liveness.is_live(now_seconds) {
-            // An expired row marker is dropped; it shadows nothing (Cassandra keeps it as an
-            // "expired liveness" only for materialized views).
+    }
+
+    /// Drops the tombstones `purgeable(timestamp, local_deletion_time)` allows: the row deletion,
+    /// collection deletions, tombstone cells and an expired row marker. Call [`Row::expire`] and
+    /// [`Row::purge_shadowed`] first.
+    pub fn purge_tombstones(&mut self, now_seconds: u32, purgeable: &mut impl FnMut(i64, u32) -> bool) {
+        if !self.deletion.is_live()
+            && purgeable(self.deletion.marked_for_delete_at, self.deletion.local_deletion_time)
+        {
+            self.deletion = DeletionTime::LIVE;
+        }
+        self.complex_deletions.retain(|(_, d)| !purgeable(d.marked_for_delete_at, d.local_deletion_time));
+        self.cells.retain(|c| !(c.is_tombstone() && purgeable(c.timestamp, c.local_deletion_time)));
+        let l = self.liveness;
+        if !l.is_empty() && !l.is_live(now_seconds) && purgeable(l.timestamp, l.local_expiration_time) {
             self.liveness = LivenessInfo::EMPTY;
         }
     }
 }
 
-/// Merge-joins two sorted cell lists, reconciling equal identities.
 fn merge_cells(a: Vec<Cell>, b: Vec<Cell>) -> Vec<Cell> {
     let mut out = Vec::with_capacity(a.len().max(b.len()));
     let mut a = a.into_iter().peekable();

@@ -80,7 +80,7 @@ fn generate(dir: &Path) {
     engine.close().unwrap();
     drop(engine);
     let log_dir = dir.join("commitlog-v1");
-    let sst_dir = dir.join("sstable-v1");
+    let sst_dir = dir.join("sstable-v2");
     std::fs::create_dir_all(&log_dir).unwrap();
     std::fs::create_dir_all(&sst_dir).unwrap();
     let seg = work.path().join("commitlog").join("CommitLog-1-1.log");
@@ -111,9 +111,35 @@ fn commit_log_fixture_replays_the_known_mutations() {
     assert_eq!(got, mutations());
 }
 
+/// `Statistics.db` version 2 added the live-data flag and the tombstone and cell histograms;
+/// the rest of the SSTable is unchanged. The version 1 fixture still opens (as holding live data,
+/// so never dropped as fully expired).
+#[test]
+fn sstable_statistics_v2_fixture_has_its_histograms_and_v1_reads_conservatively() {
+    let open = |sub: &str| {
+        SsTable::open(Descriptor { dir: fixture_dir().join(sub), generation: Generation(1) }).unwrap()
+    };
+    let v1 = open("sstable-v1");
+    let v2 = open("sstable-v2");
+    assert!(v1.stats().has_non_expiring_data && v1.stats().tombstone_drop_times.is_empty());
+    assert!(v2.stats().has_non_expiring_data);
+    let tombstones: u64 = v2.stats().tombstone_drop_times.iter().map(|(_, c)| c).sum();
+    assert!(tombstones >= v2.stats().tombstone_count, "every tombstone and expiring cell is binned");
+    assert_eq!(v2.stats().cells_per_partition.count(), 3, "one entry per partition");
+    assert_eq!(v2.stats().droppable_tombstones(0), 0);
+    assert_eq!(v2.stats().droppable_tombstones(u32::MAX), tombstones);
+    assert_eq!(v1.stats().partition_count, v2.stats().partition_count);
+}
+
 #[test]
 fn sstable_fixture_reads_back_the_known_data() {
-    let desc = Descriptor { dir: fixture_dir().join("sstable-v1"), generation: Generation(1) };
+    for sub in ["sstable-v1", "sstable-v2"] {
+        sstable_fixture_reads_back(sub);
+    }
+}
+
+fn sstable_fixture_reads_back(sub: &str) {
+    let desc = Descriptor { dir: fixture_dir().join(sub), generation: Generation(1) };
     let s = Arc::new(SsTable::open(desc).unwrap());
     assert_eq!(s.stats().partition_count, 3);
     let sources = Sources { memtables: Vec::new(), sstables: vec![s] };
@@ -143,7 +169,7 @@ fn sstable_fixture_reads_back_the_known_data() {
 fn todays_writer_produces_the_fixture_bytes() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path());
-    for sub in ["commitlog-v1", "sstable-v1"] {
+    for sub in ["commitlog-v1", "sstable-v2"] {
         for e in std::fs::read_dir(fixture_dir().join(sub)).unwrap() {
             let path = e.unwrap().path();
             let fresh = dir.path().join(sub).join(path.file_name().unwrap());
@@ -177,13 +203,17 @@ fn fixture_table_options() -> sibyl_engine::TableOptions {
     o
 }
 
-/// `table.meta` version 2 (with `truncated_at`): the fixture decodes to the known options and
+/// `table.meta` version 3 (with the compaction map): the fixture decodes to the known options and
 /// today's encoder produces the same bytes. Regenerate with `SIBYL_BLESS=1`.
 #[test]
 fn table_meta_fixture_decodes_and_is_what_todays_encoder_writes() {
-    let path = fixture_dir().join("table-meta-v2/table.meta");
+    let path = fixture_dir().join("table-meta-v3/table.meta");
     let mut options = fixture_table_options();
     options.truncated_at = Position { segment: SegmentId(7), offset: 4096 };
+    options.compaction = [("class", "LeveledCompactionStrategy"), ("sstable_size_in_mb", "10")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let fresh = options.encode();
     if std::env::var("SIBYL_BLESS").is_ok() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -192,6 +222,16 @@ fn table_meta_fixture_decodes_and_is_what_todays_encoder_writes() {
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(sibyl_engine::TableOptions::decode(&bytes).unwrap(), options);
     assert!(bytes == fresh, "{} changed: a format change needs a new version", path.display());
+}
+
+/// Version 2 files, written before compaction options were stored, open with the default
+/// compaction (size-tiered).
+#[test]
+fn table_meta_v2_fixture_still_decodes() {
+    let bytes = std::fs::read(fixture_dir().join("table-meta-v2/table.meta")).unwrap();
+    let mut expected = fixture_table_options();
+    expected.truncated_at = Position { segment: SegmentId(7), offset: 4096 };
+    assert_eq!(sibyl_engine::TableOptions::decode(&bytes).unwrap(), expected);
 }
 
 /// Version 1 files, written before `TRUNCATE` existed, still open as never truncated.

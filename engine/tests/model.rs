@@ -1,12 +1,16 @@
-//! Model test: random sequences of writes, deletions of every kind, TTLs, flushes, reopens and
-//! reads against a naive model of Cassandra's semantics.
+//! Model test: random sequences of writes, deletions of every kind, TTLs, flushes, compactions
+//! (each case picks size-tiered, leveled or time-window), reopens and reads against a naive model
+//! of Cassandra's semantics. At the end of a case the clock passes gc_grace and TTLs, a random
+//! subset of SSTables is compacted (tombstones whose shadowed data lies outside the subset must
+//! stay), then everything is: reads before and after must agree with the model, so purging never
+//! resurrects anything.
 //!
 //! The model keeps every operation and answers a read by brute force: a cell is visible if the
 //! newest operation on it is a write that has not expired and no row, range or partition deletion
 //! at least as new covers it. Timestamps are unique and handed out in shuffled order, so newer
 //! data regularly arrives before older data.
 //!
-//! `SIBYL_MODEL_CASES` sets the number of cases (default 1500), `SIBYL_SEED` the base seed; the
+//! `SIBYL_MODEL_CASES` sets the number of cases per shard (default 150, four shards), `SIBYL_SEED` the base seed; the
 //! seed of a failing case is printed so it can be replayed alone.
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly on any error")]
@@ -209,14 +213,32 @@ fn random_op(rng: &mut StdRng, ts: i64) -> Op {
     }
 }
 
+/// Seconds of gc_grace in every case.
+const GC_GRACE: u32 = 30;
+
 fn run_case(seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let mut o = options(dir.path());
     o.commitlog_sync = sibyl_engine::SyncMode::Periodic { period: std::time::Duration::from_secs(60) };
+    let clock = std::sync::Arc::new(sibyl_engine::ManualClock::new(i64::from(NOW) * 1_000_000));
+    o.clock = clock.clone();
+    o.concurrent_compactors = 0;
     let t = TableId(uuid::Uuid::from_u128(7));
     let mut engine = Engine::open(o.clone()).unwrap();
-    engine.create_table(table_options(t)).unwrap();
+    let mut table = table_options(t);
+    table.gc_grace_seconds = GC_GRACE;
+    let strategy: &[(&str, &str)] = match rng.random_range(0..3) {
+        0 => &[("class", "SizeTieredCompactionStrategy"), ("min_threshold", "2")],
+        1 => &[("class", "LeveledCompactionStrategy"), ("sstable_size_in_mb", "1")],
+        _ => &[
+            ("class", "TimeWindowCompactionStrategy"),
+            ("compaction_window_unit", "MINUTES"),
+            ("min_threshold", "2"),
+        ],
+    };
+    table.compaction = strategy.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+    engine.create_table(table).unwrap();
     let n_ops = rng.random_range(10..80);
     let mut timestamps: Vec<i64> = (1..=n_ops as i64).map(|i| i * 10).collect();
     timestamps.shuffle(&mut rng);
@@ -236,6 +258,10 @@ fn run_case(seed: u64) {
                 let p = rng.random_range(0..PARTITIONS);
                 check_slice(&engine, &model, t, p, now, &mut rng);
             }
+            21..=26 => {
+                engine.compact_pending(t).unwrap();
+            }
+            27..=28 => engine.compact(t).unwrap(),
             _ => {}
         }
     }
@@ -249,7 +275,7 @@ fn run_case(seed: u64) {
             );
         }
     }
-    check_scan(&engine, &model, t, rng.random_range(1..4));
+    check_scan(&engine, &model, t, rng.random_range(1..4), NOW);
     drop(engine);
     let engine = Engine::open(o).unwrap();
     for p in 0..PARTITIONS {
@@ -259,23 +285,48 @@ fn run_case(seed: u64) {
             "after reopen, partition {p}"
         );
     }
+
+    // Past gc_grace and every TTL: purge what may be purged, in two steps.
+    engine.flush(t).unwrap();
+    clock.advance_seconds(i64::from(GC_GRACE) + 20);
+    let later = NOW + GC_GRACE + 20;
+    let check = |engine: &Engine, when: &str| {
+        for p in 0..PARTITIONS {
+            assert_eq!(
+                engine_partition(engine, t, p, later),
+                model.partition(p, later),
+                "{when}, partition {p}"
+            );
+        }
+    };
+    let mut gens: Vec<u64> =
+        engine.sstables(t).unwrap().iter().map(|s| s.descriptor().generation.0).collect();
+    gens.shuffle(&mut rng);
+    gens.truncate(rng.random_range(0..=gens.len()));
+    if !gens.is_empty() {
+        engine.compact_sstables(t, &gens).unwrap();
+    }
+    check(&engine, "after compacting a subset past gc_grace");
+    engine.compact(t).unwrap();
+    check(&engine, "after a major compaction past gc_grace");
+    check_scan(&engine, &model, t, rng.random_range(1..4), later);
 }
 
 /// A paged token-range scan sees exactly the partitions with visible rows, in token order,
 /// with the same rows as the model.
-fn check_scan(engine: &Engine, model: &Model, t: TableId, page: usize) {
-    let seen = scan_all(engine, t, page);
+fn check_scan(engine: &Engine, model: &Model, t: TableId, page: usize, now: u32) {
+    let seen = scan_all_at(engine, t, page, now);
     let tokens: Vec<Token> = seen.iter().map(|p| p.key.token).collect();
     assert!(tokens.windows(2).all(|w| w[0] < w[1]), "scan out of token order");
     let index = |k: &Bytes| (0..PARTITIONS).find(|i| pk(*i) == *k).expect("known key");
-    let visible: Vec<u64> = (0..PARTITIONS).filter(|p| !model.partition(*p, NOW).is_empty()).collect();
+    let visible: Vec<u64> = (0..PARTITIONS).filter(|p| !model.partition(*p, now).is_empty()).collect();
     let mut scanned: Vec<u64> =
-        seen.iter().filter(|p| p.live_rows(NOW).next().is_some()).map(|p| index(&p.key.key)).collect();
+        seen.iter().filter(|p| p.live_rows(now).next().is_some()).map(|p| index(&p.key.key)).collect();
     scanned.sort_unstable();
     assert_eq!(scanned, visible, "scan with page size {page}");
     for p in &seen {
         let i = index(&p.key.key);
-        assert_eq!(p.live_rows(NOW).count(), model.partition(i, NOW).len(), "scanned rows of partition {i}");
+        assert_eq!(p.live_rows(now).count(), model.partition(i, now).len(), "scanned rows of partition {i}");
     }
 }
 
@@ -307,10 +358,10 @@ fn check_slice(engine: &Engine, model: &Model, t: TableId, p: u64, now: u32, rng
     assert_eq!(got, want, "slice [{lo}, {hi}] reversed={reversed} limit={limit} of partition {p}");
 }
 
-/// Runs `SIBYL_MODEL_CASES` cases (default 500 per shard) from a base seed; shards run in
+/// Runs `SIBYL_MODEL_CASES` cases (default 150 per shard) from a base seed; shards run in
 /// parallel under nextest and use disjoint seeds.
 fn run_shard(shard: u64) {
-    let cases: u64 = std::env::var("SIBYL_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    let cases: u64 = std::env::var("SIBYL_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
     let base: u64 = match std::env::var("SIBYL_SEED").ok().and_then(|v| v.parse().ok()) {
         Some(seed) => seed,
         None => rand::random::<u64>().wrapping_add(shard << 48),

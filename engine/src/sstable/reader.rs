@@ -40,7 +40,9 @@ pub struct SsTable {
     filter: BloomFilter,
     stats: Stats,
     summary: Vec<(DecoratedKey, usize)>,
+    partition_sizes: crate::metrics::HistogramSnapshot,
     size_on_disk: u64,
+    created_at_seconds: u32,
     /// Chunks decompressed by reads (for tests and statistics).
     chunks_read: AtomicU64,
     /// The engine's chunk cache and this SSTable's id in it.
@@ -50,7 +52,8 @@ pub struct SsTable {
 fn map(path: &std::path::Path) -> Result<Mmap> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     // SAFETY: SSTable files are immutable once their TOC exists: nothing writes or truncates
-    // them while they are mapped (compaction deletes files only after readers drop the map).
+    // them while they are mapped. Compaction unlinks the files of replaced SSTables while readers
+    // may still hold the map; on Unix the mapping stays valid until it is dropped.
     #[allow(unsafe_code)]
     let m = unsafe { Mmap::map(&f) }.map_err(|e| Error::io(path, e))?;
     Ok(m)
@@ -107,6 +110,7 @@ impl SsTable {
         let mut offset = INDEX_HEADER_BYTES;
         let mut count = 0u64;
         let mut previous: Option<DecoratedKey> = None;
+        let mut partition_sizes = crate::metrics::HistogramSnapshot::default();
         while offset < index.len() {
             let (entry, next) = IndexEntry::decode_at(&index, offset, true)
                 .map_err(|e| Error::corruption(&index_path, e.offset as u64, e.reason))?;
@@ -120,6 +124,7 @@ impl SsTable {
                     "index entry points past the data",
                 ));
             }
+            partition_sizes.record(entry.length);
             if (count as usize).is_multiple_of(SUMMARY_INTERVAL) {
                 summary.push((entry.key.clone(), offset));
             }
@@ -139,14 +144,21 @@ impl SsTable {
             .filter_map(|c| std::fs::metadata(desc.path(*c)).ok())
             .map(|m| m.len())
             .sum();
+        let created_at_seconds = std::fs::metadata(&data_path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
         Ok(SsTable {
             desc,
+            created_at_seconds,
             data,
             index,
             chunks,
             filter,
             stats,
             summary,
+            partition_sizes,
             size_on_disk,
             chunks_read: AtomicU64::new(0),
             cache: std::sync::OnceLock::new(),
@@ -163,6 +175,18 @@ impl SsTable {
     #[must_use]
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// When `Data.db` was last written, in seconds since the epoch (0 if unknown).
+    #[must_use]
+    pub fn created_at_seconds(&self) -> u32 {
+        self.created_at_seconds
+    }
+
+    /// Uncompressed partition sizes, from the index.
+    #[must_use]
+    pub fn partition_sizes(&self) -> &crate::metrics::HistogramSnapshot {
+        &self.partition_sizes
     }
 
     /// Bytes of all its component files.

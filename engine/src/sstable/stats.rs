@@ -1,25 +1,35 @@
 //! `Statistics.db`: what is known about an SSTable without reading its data.
 //!
 //! ```text
-//! stats := magic "SBLS" | version u8 (=1) | reserved [0;3]
+//! stats := magic "SBLS" | version u8 (=2) | reserved [0;3]
 //!          | min_timestamp i64 | max_timestamp i64 | min_token i64 | max_token i64
 //!          | min_local_deletion_time u32 | max_local_deletion_time u32
 //!          | partition_count u64 | row_count u64 | cell_count u64 | tombstone_count u64
 //!          | commitlog_upper_segment u64 | commitlog_upper_offset u32 | level u32
 //!          | uncompressed_bytes u64 | first_key:lenbytes | last_key:lenbytes
+//!          | flags u8 (bit 0: holds live data without TTL)                      (version 2)
+//!          | drop_bins varint | (second u32, count varint)*                     (version 2)
+//!          | cell_buckets varint | (bucket varint, count varint)*               (version 2)
 //!          | crc32 u32 (of everything before)
 //! ```
-//! All integers little-endian; `lenbytes` is a varint length and the bytes.
+//! All integers little-endian; `lenbytes` is a varint length and the bytes. `drop_bins` is the
+//! tombstone drop-time histogram (at most [`MAX_DROP_TIME_BINS`] bins, like Cassandra's
+//! streaming histogram); `cell_buckets` the non-empty buckets of the cells-per-partition
+//! histogram ([`crate::metrics`] layout). Version 1 files still open: as holding live data
+//! (never fully expired) with empty histograms.
 
 use bytes::Bytes;
 
-use crate::codec::{crc32, put_len_prefixed, DecodeError, DecodeResult, Reader};
+use crate::codec::{crc32, put_len_prefixed, put_varint, DecodeError, DecodeResult, Reader};
 use crate::commitlog::{Position, SegmentId};
+use crate::metrics::{HistogramSnapshot, BUCKETS};
 use crate::partition::MAX_PARTITION_KEY_BYTES;
 use crate::token::Token;
 
 const MAGIC: &[u8; 4] = b"SBLS";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Bins kept in the tombstone drop-time histogram.
+pub const MAX_DROP_TIME_BINS: usize = 100;
 
 /// SSTable statistics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +64,14 @@ pub struct Stats {
     pub first_key: Bytes,
     /// Last partition key.
     pub last_key: Bytes,
+    /// Whether any row marker or cell is live without a TTL (such an SSTable never fully
+    /// expires).
+    pub has_non_expiring_data: bool,
+    /// Tombstones (and expiring cells) by the second they become droppable, before gc_grace:
+    /// `(second, count)` bins in increasing order.
+    pub tombstone_drop_times: Vec<(u32, u64)>,
+    /// Cells per partition.
+    pub cells_per_partition: HistogramSnapshot,
 }
 
 impl Default for Stats {
@@ -74,6 +92,9 @@ impl Default for Stats {
             uncompressed_bytes: 0,
             first_key: Bytes::new(),
             last_key: Bytes::new(),
+            has_non_expiring_data: false,
+            tombstone_drop_times: Vec::new(),
+            cells_per_partition: HistogramSnapshot::default(),
         }
     }
 }
@@ -92,7 +113,56 @@ impl Stats {
         if ldt != crate::cell::NO_DELETION_TIME {
             self.min_local_deletion_time = self.min_local_deletion_time.min(ldt);
             self.max_local_deletion_time = self.max_local_deletion_time.max(ldt);
+            self.note_drop_time(ldt);
         }
+    }
+
+    fn note_drop_time(&mut self, ldt: u32) {
+        // Round up to the minute, as Cassandra's tombstone histogram does.
+        let point = ldt.div_ceil(60).saturating_mul(60);
+        match self.tombstone_drop_times.binary_search_by_key(&point, |(p, _)| *p) {
+            Ok(i) => self.tombstone_drop_times[i].1 += 1,
+            Err(i) => self.tombstone_drop_times.insert(i, (point, 1)),
+        }
+        if self.tombstone_drop_times.len() > 2 * MAX_DROP_TIME_BINS {
+            self.shrink_drop_times();
+        }
+    }
+
+    /// Merges the closest neighbouring bins until at most [`MAX_DROP_TIME_BINS`] remain.
+    pub fn shrink_drop_times(&mut self) {
+        let bins = &mut self.tombstone_drop_times;
+        while bins.len() > MAX_DROP_TIME_BINS {
+            let Some(i) = (0..bins.len() - 1).min_by_key(|i| bins[i + 1].0 - bins[*i].0) else { break };
+            let (a, b) = (bins[i], bins[i + 1]);
+            let count = a.1 + b.1;
+            let point =
+                (u128::from(a.0) * u128::from(a.1) + u128::from(b.0) * u128::from(b.1)) / u128::from(count);
+            bins[i] = (u32::try_from(point).unwrap_or(b.0), count);
+            bins.remove(i + 1);
+        }
+    }
+
+    /// Estimated tombstones droppable before `gc_before` (Cassandra's
+    /// `getDroppableTombstonesBefore`): whole bins at or before it, and a share of the bin that
+    /// straddles it.
+    #[must_use]
+    pub fn droppable_tombstones(&self, gc_before: u32) -> u64 {
+        let mut sum = 0u64;
+        let mut prev: Option<(u32, u64)> = None;
+        for &(point, count) in &self.tombstone_drop_times {
+            if point <= gc_before {
+                sum += count;
+            } else {
+                if let Some((p, _)) = prev {
+                    let share = f64::from(gc_before - p) / f64::from(point - p);
+                    sum += (share * count as f64) as u64;
+                }
+                break;
+            }
+            prev = Some((point, count));
+        }
+        sum
     }
 
     /// Encodes the statistics file.
@@ -115,6 +185,18 @@ impl Stats {
         out.extend_from_slice(&self.uncompressed_bytes.to_le_bytes());
         put_len_prefixed(&mut out, &self.first_key);
         put_len_prefixed(&mut out, &self.last_key);
+        out.push(u8::from(self.has_non_expiring_data));
+        put_varint(&mut out, self.tombstone_drop_times.len() as u64);
+        for (point, count) in &self.tombstone_drop_times {
+            out.extend_from_slice(&point.to_le_bytes());
+            put_varint(&mut out, *count);
+        }
+        let buckets: Vec<(usize, u64)> = self.cells_per_partition.nonzero().collect();
+        put_varint(&mut out, buckets.len() as u64);
+        for (bucket, count) in buckets {
+            put_varint(&mut out, bucket as u64);
+            put_varint(&mut out, count);
+        }
         let crc = crc32(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
@@ -130,7 +212,8 @@ impl Stats {
         if &body[..4] != MAGIC {
             return Err(DecodeError { offset: 0, reason: "bad magic, not a statistics file".into() });
         }
-        if body[4] != VERSION {
+        let version = body[4];
+        if version != 1 && version != VERSION {
             return Err(DecodeError {
                 offset: 4,
                 reason: format!("unsupported statistics version {}", body[4]),
@@ -141,7 +224,7 @@ impl Stats {
         }
         let mut r = Reader::new(body);
         r.bytes(8)?;
-        let s = Stats {
+        let mut s = Stats {
             min_timestamp: r.i64()?,
             max_timestamp: r.i64()?,
             min_token: Token(r.i64()?),
@@ -157,7 +240,36 @@ impl Stats {
             uncompressed_bytes: r.u64()?,
             first_key: Bytes::copy_from_slice(r.len_prefixed(MAX_PARTITION_KEY_BYTES)?),
             last_key: Bytes::copy_from_slice(r.len_prefixed(MAX_PARTITION_KEY_BYTES)?),
+            has_non_expiring_data: true,
+            tombstone_drop_times: Vec::new(),
+            cells_per_partition: HistogramSnapshot::default(),
         };
+        if version >= 2 {
+            s.has_non_expiring_data = r.u8()? & 1 == 1;
+            let bins = r.count(5)?;
+            if bins > 2 * MAX_DROP_TIME_BINS {
+                return Err(
+                    r.error(format!("{bins} tombstone histogram bins, at most {}", 2 * MAX_DROP_TIME_BINS))
+                );
+            }
+            for _ in 0..bins {
+                let point = r.u32()?;
+                let count = r.varint()?;
+                s.tombstone_drop_times.push((point, count));
+            }
+            if s.tombstone_drop_times.windows(2).any(|w| w[0].0 >= w[1].0) {
+                return Err(r.error("tombstone histogram bins out of order"));
+            }
+            let buckets = r.count(2)?;
+            for _ in 0..buckets {
+                let bucket = r.varint()?;
+                let count = r.varint()?;
+                if bucket > BUCKETS as u64 {
+                    return Err(r.error(format!("histogram bucket {bucket} out of range")));
+                }
+                s.cells_per_partition.add_to_bucket(bucket as usize, count);
+            }
+        }
         if !r.is_empty() {
             return Err(r.error("trailing bytes in statistics"));
         }

@@ -40,6 +40,7 @@ struct OpenPartition {
     entry: IndexEntry,
     block: Option<RowIndexBlock>,
     last_clustering: Option<Bytes>,
+    cells: u64,
 }
 
 /// Streams partitions into a new SSTable. Nothing is visible until [`SsTableWriter::finish`]
@@ -142,6 +143,11 @@ impl SsTableWriter {
         self.stats.note_timestamp(row.liveness.timestamp);
         if row.liveness.is_expiring() {
             self.stats.note_local_deletion_time(row.liveness.local_expiration_time);
+        } else if !row.liveness.is_empty() {
+            self.stats.has_non_expiring_data = true;
+        }
+        if let Some(open) = self.open.as_mut() {
+            open.cells += row.cells.len() as u64;
         }
         if !row.deletion.is_live() {
             self.stats.note_timestamp(row.deletion.marked_for_delete_at);
@@ -157,6 +163,9 @@ impl SsTableWriter {
             self.stats.cell_count += 1;
             self.stats.note_timestamp(c.timestamp);
             self.stats.note_local_deletion_time(c.local_deletion_time);
+            if c.local_deletion_time == crate::cell::NO_DELETION_TIME {
+                self.stats.has_non_expiring_data = true;
+            }
             if c.is_tombstone() {
                 self.stats.tombstone_count += 1;
             }
@@ -201,6 +210,7 @@ impl SsTableWriter {
             entry: IndexEntry { key: key.clone(), position, length: 0, blocks: Vec::new() },
             block: None,
             last_clustering: None,
+            cells: 0,
         });
         Ok(())
     }
@@ -257,6 +267,7 @@ impl SsTableWriter {
             open.entry.blocks.clear();
         }
         open.entry.length = self.stream_pos - open.entry.position;
+        self.stats.cells_per_partition.record(open.cells);
         let mut buf = Vec::new();
         open.entry.encode(&mut buf);
         self.index.write_all(&buf).map_err(|e| Error::io(self.desc.path(Component::Index), e))?;
@@ -268,6 +279,12 @@ impl SsTableWriter {
     #[must_use]
     pub fn partition_count(&self) -> u64 {
         self.stats.partition_count
+    }
+
+    /// Bytes of `Data.db` written so far (compressed), for splitting outputs by size.
+    #[must_use]
+    pub fn data_bytes(&self) -> u64 {
+        self.data_file_len
     }
 
     /// Bytes of the uncompressed stream written so far.
@@ -289,6 +306,7 @@ impl SsTableWriter {
         self.stats.commitlog_upper = commitlog_upper;
         self.stats.level = level;
         self.stats.uncompressed_bytes = self.stream_pos;
+        self.stats.shrink_drop_times();
         let mut filter = BloomFilter::with_fp_chance(self.hashes.len().max(1), self.options.bloom_fp_chance);
         for h in &self.hashes {
             filter.insert_hash(*h);

@@ -17,6 +17,8 @@ pub fn options(dir: &Path) -> EngineOptions {
     let mut o = EngineOptions::new(dir);
     o.commitlog_segment_size_bytes = 1 << 20;
     o.commitlog_sync = SyncMode::Batch;
+    // Tombstones in these tests are written at NOW: a clock at NOW keeps gc_grace from passing.
+    o.clock = std::sync::Arc::new(sibyl_engine::ManualClock::new(i64::from(NOW) * 1_000_000));
     o
 }
 
@@ -88,6 +90,11 @@ pub fn visible(engine: &Engine, table: TableId, key: Bytes) -> Vec<(Bytes, Strin
 
 /// Every partition of the table, read by a token scan in pages of `page` partitions.
 pub fn scan_all(engine: &Engine, table: TableId, page: usize) -> Vec<PartitionData> {
+    scan_all_at(engine, table, page, NOW)
+}
+
+/// [`scan_all`] reading at `now`.
+pub fn scan_all_at(engine: &Engine, table: TableId, page: usize, now: u32) -> Vec<PartitionData> {
     let mut all = Vec::new();
     let mut start = ScanStart::TokenInclusive(Token::MIN);
     loop {
@@ -98,7 +105,7 @@ pub fn scan_all(engine: &Engine, table: TableId, page: usize) -> Vec<PartitionDa
             slices: vec![Slice::all()],
             partition_limit: page,
             row_limit: usize::MAX,
-            now_seconds: NOW,
+            now_seconds: now,
         };
         let got = engine.scan(&cmd).unwrap();
         let Some(last) = got.last() else { break };
