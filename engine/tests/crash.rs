@@ -2,7 +2,9 @@
 //! sync from several threads and prints every acknowledged key; the parent kills it with SIGKILL
 //! at a random moment, reopens the engine, and checks that every acknowledged write is present
 //! with its value and that no key appears that was never written. Small memtables make flushes
-//! (and so kills during flushes) frequent.
+//! frequent, and size-tiered compaction with `min_threshold` 2 runs in the background all the
+//! time, so kills land during flushes and compactions; after each restart no compaction
+//! transaction log and no SSTable without its TOC may be left.
 //!
 //! `SIBYL_CRASH_ROUNDS` sets the number of kills (default 50); `SIBYL_SEED` the seed.
 
@@ -85,6 +87,10 @@ fn acknowledged_writes_survive_sigkill() {
         let engine = Engine::open(crash_options(dir.path(), false)).unwrap();
         let mut o = table_options(t);
         o.memtable_flush_size_bytes = 48 * 1024;
+        o.compaction = [("class", "SizeTieredCompactionStrategy"), ("min_threshold", "2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         engine.create_table(o).unwrap();
     }
     // Per round and writer: the highest acknowledged index (None if nothing was acknowledged).
@@ -143,7 +149,27 @@ fn record(acked: &mut HashMap<(u64, u64), Option<u64>>, round: u64, line: &str) 
 }
 
 fn verify_round(dir: &std::path::Path, t: TableId, round: u64, acked: &HashMap<(u64, u64), Option<u64>>) {
-    let engine = Engine::open(crash_options(dir, false)).unwrap();
+    // No background compaction while the directory is inspected.
+    let mut o = crash_options(dir, false);
+    o.concurrent_compactors = 0;
+    let engine = Engine::open(o).unwrap();
+    if let Some(s) = engine.sstables(t).unwrap().first() {
+        let table_dir = s.descriptor().dir.clone();
+        let names: Vec<String> = std::fs::read_dir(&table_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.starts_with("txn-")),
+            "round {round}: a transaction log survived open"
+        );
+        for (generation, has_toc) in sibyl_engine::sstable::Descriptor::scan(&table_dir).unwrap() {
+            assert!(has_toc, "round {round}: SSTable {generation} without a TOC survived open");
+        }
+        let live = engine.sstables(t).unwrap().len();
+        let on_disk = names.iter().filter(|n| n.ends_with("-TOC.txt")).count();
+        assert_eq!(live, on_disk, "round {round}: SSTables on disk that are not live (orphans)");
+    }
     for w in 0..WRITERS {
         let Some(Some(max)) = acked.get(&(round, w)) else { continue };
         for i in 0..=*max {

@@ -27,6 +27,7 @@ class Node:
     def __init__(self, directory):
         self.dir = Path(directory)
         self.port = free_port()
+        self.admin_port = free_port()
         self.binary = os.environ.get("SIBYL_BIN", str(ROOT / "target" / "debug" / "sibyl"))
         self.log = self.dir / "node.log"
         self.proc = None
@@ -40,7 +41,7 @@ class Node:
             "commitlog_sync: batch\n"
             f"native_transport_port: {self.port}\n"
             "storage_port: 0\n"
-            "admin_port: 0\n"
+            f"admin_port: {self.admin_port}\n"
             "memtable_heap_space: 64MiB\n"
         )
         return path

@@ -98,3 +98,62 @@ def test_garbage_truncated_and_oversize_frames_get_a_protocol_error_and_a_close(
         # The driver's connection is unaffected.
         assert s.execute("SELECT key FROM system.local").one().key == "local"
     c.shutdown()
+
+
+def sibyltool(node, *args):
+    import os
+    import subprocess
+    from conftest import ROOT
+
+    binary = os.environ.get("SIBYLTOOL_BIN", str(ROOT / "target" / "debug" / "sibyltool"))
+    out = subprocess.run(
+        [binary, "-h", "127.0.0.1", "-p", str(node.admin_port), *args], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_compaction_options_reach_the_engine_and_sibyltool_compacts(tmp_path):
+    from cassandra import InvalidRequest
+    from cassandra.protocol import ConfigurationException
+    import pytest
+
+    node = Node(tmp_path)
+    node.start()
+    c, s = connect(node)
+    s.execute("CREATE KEYSPACE k WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}")
+    with pytest.raises((ConfigurationException, InvalidRequest), match="sstable_size_in_mb"):
+        s.execute(
+            "CREATE TABLE k.bad (p int PRIMARY KEY) WITH compaction = "
+            "{'class': 'LeveledCompactionStrategy', 'sstable_size_in_mb': '-1'}"
+        )
+    s.execute(
+        "CREATE TABLE k.t (p int, c int, v text, PRIMARY KEY (p, c)) WITH compaction = "
+        "{'class': 'LeveledCompactionStrategy', 'sstable_size_in_mb': '1'}"
+    )
+    ins = s.prepare("INSERT INTO k.t (p, c, v) VALUES (?, ?, ?)")
+    for round in range(5):
+        for i in range(40):
+            s.execute(ins, (i, round, f"v{round}-{i}" * 20))
+        sibyltool(node, "flush", "k", "t")
+    for i in range(0, 40, 2):
+        s.execute("DELETE FROM k.t WHERE p = %s", (i,))
+    sibyltool(node, "compact", "k", "t")
+    stats = sibyltool(node, "tablestats", "k.t")
+    assert "Table: t" in stats and "Compactions completed:" in stats, stats
+    assert "pending tasks:" in sibyltool(node, "compactionstats")
+    assert "Partition Size" in sibyltool(node, "tablehistograms", "k", "t")
+
+    # ALTER TABLE reaches the engine: a size-tiered major compaction leaves one SSTable.
+    s.execute("ALTER TABLE k.t WITH compaction = {'class': 'SizeTieredCompactionStrategy', 'min_threshold': '2'}")
+    meta = s.execute("SELECT compaction FROM system_schema.tables WHERE keyspace_name = 'k' AND table_name = 't'").one()
+    assert meta.compaction["class"].endswith("SizeTieredCompactionStrategy")
+    sibyltool(node, "compact", "k", "t")
+    assert "SSTable count: 1\n" in sibyltool(node, "tablestats", "k.t")
+    rows = sorted((r.p, r.c) for r in s.execute("SELECT p, c FROM k.t"))
+    assert rows == [(p, r) for p in range(1, 40, 2) for r in range(5)], "deleted partitions stay deleted"
+    sibyltool(node, "setcompactionthroughput", "16")
+    assert "16 MB/s" in sibyltool(node, "getcompactionthroughput")
+    sibyltool(node, "stop", "COMPACTION")
+    c.shutdown()
+    assert node.stop() == 0

@@ -53,6 +53,12 @@ pub struct NodeConfig {
     pub file_cache_size: Option<String>,
     /// Older spelling, in MiB.
     pub file_cache_size_in_mb: Option<u64>,
+    /// Background compaction threads (0 turns background compaction off).
+    pub concurrent_compactors: Option<u32>,
+    /// Input bytes per second all compactions may read, e.g. `64MiB/s` (`0MiB/s` = unlimited).
+    pub compaction_throughput: Option<String>,
+    /// Older spelling, in MiB per second.
+    pub compaction_throughput_mb_per_sec: Option<u64>,
     /// Name of the cluster (`system.local.cluster_name`).
     pub cluster_name: Option<String>,
     /// Tokens this node owns on the ring (chosen at random on the first start, then kept).
@@ -276,6 +282,22 @@ impl NodeConfig {
         }
         if let Some(b) = either_size("file_cache_size", &self.file_cache_size, self.file_cache_size_in_mb)? {
             o.chunk_cache_bytes = usize::try_from(b).context("file_cache_size is too large")?;
+        }
+        if let Some(n) = self.concurrent_compactors {
+            if n > 64 {
+                bail!("concurrent_compactors must be at most 64, got {n}");
+            }
+            o.concurrent_compactors = n as usize;
+        }
+        if self.compaction_throughput.is_some() && self.compaction_throughput_mb_per_sec.is_some() {
+            bail!("compaction_throughput and compaction_throughput_mb_per_sec are both set; keep one");
+        }
+        let throughput =
+            self.compaction_throughput.as_deref().map(|s| s.strip_suffix("/s").unwrap_or(s).to_string());
+        if let Some(b) =
+            either_size("compaction_throughput", &throughput, self.compaction_throughput_mb_per_sec)?
+        {
+            o.compaction_throughput_bytes_per_sec = b;
         }
         o.commitlog_ignore_replay_errors = self.commitlog_ignore_replay_errors.unwrap_or(false);
         Ok(o)
@@ -521,6 +543,8 @@ mod tests {
         assert_eq!(o.memtable_space_bytes, 512 << 20);
         assert_eq!(o.data_dir, PathBuf::from("./data/data"));
         assert!(!o.commitlog_ignore_replay_errors);
+        assert_eq!(o.concurrent_compactors, 2);
+        assert_eq!(o.compaction_throughput_bytes_per_sec, 64 << 20);
     }
 
     #[test]

@@ -72,6 +72,36 @@ pub enum Command {
     },
     /// Flush everything and stop accepting writes and other nodes' messages (before a restart).
     Drain,
+    /// Major compaction: flush, then merge each table's SSTables as its strategy's major
+    /// compaction does (waits until done).
+    Compact {
+        /// Keyspace (all when absent).
+        keyspace: Option<String>,
+        /// Tables (all of the keyspace when absent).
+        tables: Vec<String>,
+    },
+    /// Pending compaction tasks and the compactions running now, with their progress.
+    Compactionstats,
+    /// Stop the running compactions (`stop COMPACTION`); their inputs stay live.
+    Stop {
+        /// The operation type; only COMPACTION is supported.
+        #[arg(default_value = "COMPACTION")]
+        kind: String,
+    },
+    /// Print compaction_throughput in MiB/s.
+    Getcompactionthroughput,
+    /// Set compaction_throughput in MiB/s until restart (0 = unlimited).
+    Setcompactionthroughput {
+        /// MiB per second.
+        value: u64,
+    },
+    /// Percentiles of SSTables per read, partition size, cells per partition, tombstones per read.
+    Tablehistograms {
+        /// Keyspace (or `keyspace.table`).
+        keyspace: String,
+        /// Table.
+        table: Option<String>,
+    },
 }
 
 fn enc(s: &str) -> String {
@@ -110,6 +140,28 @@ pub fn requests(command: &Command) -> Vec<(&'static str, String)> {
             None => vec![("GET", format!("/tablestats?keyspace={}", enc(f)))],
         },
         Command::Drain => vec![("POST", "/drain".into())],
+        Command::Compact { keyspace: None, .. } => vec![("POST", "/compact".into())],
+        Command::Compact { keyspace: Some(k), tables } if tables.is_empty() => {
+            vec![("POST", format!("/compact?keyspace={}", enc(k)))]
+        }
+        Command::Compact { keyspace: Some(k), tables } => tables
+            .iter()
+            .map(|t| ("POST", format!("/compact?keyspace={}&table={}", enc(k), enc(t))))
+            .collect(),
+        Command::Compactionstats => vec![("GET", "/compactionstats".into())],
+        Command::Stop { .. } => vec![("POST", "/stop".into())],
+        Command::Getcompactionthroughput => vec![("GET", "/compactionthroughput".into())],
+        Command::Setcompactionthroughput { value } => {
+            vec![("POST", format!("/compactionthroughput?value={value}"))]
+        }
+        Command::Tablehistograms { keyspace, table } => {
+            let (k, t) = match (keyspace.split_once('.'), table) {
+                (Some((k, t)), None) => (k, t),
+                (_, Some(t)) => (keyspace.as_str(), t.as_str()),
+                (None, None) => (keyspace.as_str(), ""),
+            };
+            vec![("GET", format!("/tablehistograms?keyspace={}&table={}", enc(k), enc(t)))]
+        }
     }
 }
 
@@ -118,7 +170,13 @@ pub fn call(host: &str, port: u16, method: &str, path: &str) -> Result<String> {
     let mut stream = TcpStream::connect((host, port)).with_context(|| {
         format!("cannot connect to the node's admin endpoint at {host}:{port} (is the node running? admin_port in its yaml)")
     })?;
-    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    // A major compaction answers when it is done, however long that takes.
+    let timeout = if path.starts_with("/compact?") || path == "/compact" {
+        None
+    } else {
+        Some(Duration::from_secs(120))
+    };
+    stream.set_read_timeout(timeout)?;
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -136,6 +194,11 @@ pub fn call(host: &str, port: u16, method: &str, path: &str) -> Result<String> {
 
 /// Runs `sibyltool` with parsed arguments, printing to `out`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
+    if let Command::Stop { kind } = &args.command {
+        if !kind.eq_ignore_ascii_case("COMPACTION") {
+            anyhow::bail!("stop {kind}: only COMPACTION can be stopped");
+        }
+    }
     for (method, path) in requests(&args.command) {
         let body = call(&args.host, args.port, method, &path)?;
         out.write_all(body.as_bytes())?;

@@ -47,6 +47,11 @@ pub(crate) fn engine_options(t: &TableMetadata) -> TableOptions {
     o.bloom_fp_chance = t.params.bloom_filter_fp_chance;
     o.chunk_size = t.params.chunk_size_bytes();
     o.gc_grace_seconds = u32::try_from(t.params.gc_grace_seconds).unwrap_or(0);
+    // The schema layer validated the map with the engine's own rules; a map it somehow could not
+    // parse keeps the engine's default (size-tiered).
+    if sibyl_engine::compaction::CompactionParams::from_options(&t.params.compaction).is_ok() {
+        o.compaction = t.params.compaction.clone();
+    }
     o
 }
 

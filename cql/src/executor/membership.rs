@@ -100,10 +100,23 @@ impl Executor {
         let new = Schema::new(all);
         let engine = self.engine();
         let existing: Vec<_> = engine.tables().iter().map(|t| t.id).collect();
+        let current: std::collections::HashMap<_, _> =
+            engine.tables().into_iter().map(|t| (t.id, t)).collect();
         for ks in new.keyspaces().values() {
             for t in ks.tables.values() {
-                if !existing.contains(&t.id) {
-                    engine.create_table(ddl::engine_options(t))?;
+                match current.get(&t.id) {
+                    None => engine.create_table(ddl::engine_options(t))?,
+                    Some(had) => {
+                        // ALTER TABLE WITH (here or on a peer) reaches the engine: compaction,
+                        // gc_grace_seconds, bloom filter and compression settings.
+                        let mut wanted = ddl::engine_options(t);
+                        wanted.truncated_at = had.truncated_at;
+                        wanted.memtable_flush_size_bytes = had.memtable_flush_size_bytes;
+                        wanted.row_index_block_bytes = had.row_index_block_bytes;
+                        if wanted != *had {
+                            engine.alter_table(wanted)?;
+                        }
+                    }
                 }
             }
         }

@@ -177,7 +177,7 @@ pub struct TableParams {
     pub caching: BTreeMap<String, String>,
     /// `comment`.
     pub comment: String,
-    /// `compaction` (kept; the engine's compaction comes with issue 3).
+    /// `compaction`: the strategy class (full name) and its options, run by the engine.
     pub compaction: BTreeMap<String, String>,
     /// `compression` (`chunk_length_in_kb` honoured; LZ4 always).
     pub compression: BTreeMap<String, String>,
@@ -327,19 +327,15 @@ fn int_in(value: &OptionValue, name: &str, min: i64, max: i64) -> Result<i32> {
 }
 
 fn parse_compaction(map: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    // Cassandra's own validation (class, known options, ranges), with its messages.
+    sibyl_engine::compaction::CompactionParams::from_options(map)
+        .map_err(|e| Error::config(e.to_string()))?;
     let class = map
         .get("class")
         .ok_or_else(|| Error::config("Missing sub-option 'class' for the 'compaction' option."))?;
-    let full = match class.rsplit('.').next().unwrap_or(class) {
-        s @ ("SizeTieredCompactionStrategy"
-        | "LeveledCompactionStrategy"
-        | "TimeWindowCompactionStrategy") => {
-            format!("org.apache.cassandra.db.compaction.{s}")
-        }
-        _ => return Err(Error::config(format!("Unable to find compaction strategy class '{class}'"))),
-    };
+    let short = class.rsplit('.').next().unwrap_or(class);
     let mut out = map.clone();
-    out.insert("class".to_string(), full);
+    out.insert("class".to_string(), format!("{}{short}", sibyl_engine::compaction::params::CLASS_PREFIX));
     Ok(out)
 }
 

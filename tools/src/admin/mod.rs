@@ -17,6 +17,11 @@
 //! | `GET /tablestats[?keyspace=ks[&table=t]]` | `tablestats` |
 //! | `POST /flush[?keyspace=ks[&table=t]]` | `flush` |
 //! | `POST /drain` | `drain` |
+//! | `POST /compact[?keyspace=ks[&table=t]]` | `compact` (major compaction) |
+//! | `GET /compactionstats` | `compactionstats` |
+//! | `POST /stop` | `stop COMPACTION` |
+//! | `GET /compactionthroughput`, `POST /compactionthroughput?value=MiB` | `getcompactionthroughput`, `setcompactionthroughput` |
+//! | `GET /tablehistograms?keyspace=ks&table=t` | `tablehistograms` |
 //! | `POST /messaging/block?peer=ip:port`, `/messaging/unblock` | (tests: cut a link) |
 //! | `GET /metrics` | Prometheus text format |
 
@@ -204,6 +209,31 @@ fn route(
             }
             Ok(String::new())
         }
+        ("POST", "/compact") => {
+            for id in table_ids(state, params)? {
+                exec.engine().compact(id)?;
+            }
+            Ok(String::new())
+        }
+        ("GET", "/compactionstats") => Ok(compactionstats(state)),
+        ("POST", "/stop") => {
+            let n = exec.engine().stop_compactions(None);
+            tracing::info!(compactions = n, "stop COMPACTION requested; their inputs stay live");
+            Ok(String::new())
+        }
+        ("GET", "/compactionthroughput") => {
+            let mib = exec.engine().compaction_throughput() / (1 << 20);
+            Ok(format!("Current compaction throughput: {mib} MB/s\n"))
+        }
+        ("POST", "/compactionthroughput") => {
+            let mib: u64 = params
+                .get("value")
+                .ok_or_else(|| RouteError::Bad("value=<MiB per second> is required (0 = unlimited)".into()))?
+                .parse()?;
+            exec.engine().set_compaction_throughput(mib.saturating_mul(1 << 20));
+            Ok(String::new())
+        }
+        ("GET", "/tablehistograms") => tablehistograms(state, params),
         ("POST", "/drain") => {
             tracing::info!("DRAINING: stopping gossip and messaging, flushing every table");
             state.cluster.shutdown();
@@ -435,11 +465,69 @@ fn tablestats(
             let _ = writeln!(out, "\t\tLocal read count: {}", s.reads);
             let _ = writeln!(out, "\t\tLocal write count: {}", s.writes);
             let _ = writeln!(out, "\t\tNumber of partitions (estimate): {}", s.sstable_partitions);
+            if s.sstables_per_level.len() > 1 {
+                let levels: Vec<String> = s.sstables_per_level.iter().map(ToString::to_string).collect();
+                let _ = writeln!(out, "\t\tSSTables in each level: [{}]", levels.join(", "));
+            }
+            let _ = writeln!(out, "\t\tCompacted partition minimum bytes: {}", s.partition_size.min());
+            let _ = writeln!(out, "\t\tCompacted partition maximum bytes: {}", s.partition_size.max());
+            let _ = writeln!(out, "\t\tCompacted partition mean bytes: {}", s.partition_size.mean());
+            let _ = writeln!(
+                out,
+                "\t\tAverage tombstones per slice (last five minutes): {}",
+                s.tombstones_per_read.mean()
+            );
+            let _ = writeln!(
+                out,
+                "\t\tMaximum tombstones per slice (last five minutes): {}",
+                s.tombstones_per_read.max()
+            );
+            let _ = writeln!(out, "\t\tDroppable tombstone estimate: {}", s.droppable_tombstones);
+            let _ = writeln!(out, "\t\tPending compactions: {}", s.pending_compactions);
+            let _ = writeln!(out, "\t\tCompactions completed: {}", s.compactions);
+            let _ = writeln!(out, "\t\tBytes compacted: {}", s.bytes_compacted);
+            let _ = writeln!(out, "\t\tWrites slowed by compaction backlog: {}", s.write_slowdowns);
             let _ = writeln!(out);
         }
         let _ = writeln!(out, "----------------");
     }
     Ok(out)
+}
+
+fn compactionstats(state: &AdminState) -> String {
+    let engine = state.executor.engine();
+    let pending: usize = engine
+        .tables()
+        .iter()
+        .filter_map(|t| engine.table_stats(t.id).ok())
+        .map(|s| s.pending_compactions)
+        .sum();
+    let active: Vec<nodetool::CompactionRow> = engine
+        .active_compactions()
+        .into_iter()
+        .map(|c| nodetool::CompactionRow {
+            id: c.id,
+            kind: c.kind.to_string(),
+            keyspace: c.keyspace,
+            table: c.table,
+            completed: c.completed_bytes,
+            total: c.total_bytes,
+        })
+        .collect();
+    nodetool::compactionstats(pending, &active, engine.compaction_throughput())
+}
+
+fn tablehistograms(
+    state: &AdminState,
+    params: &BTreeMap<String, String>,
+) -> std::result::Result<String, RouteError> {
+    let (Some(ks), Some(t)) = (params.get("keyspace"), params.get("table")) else {
+        return Err(RouteError::Bad("tablehistograms needs keyspace and table".into()));
+    };
+    let ids = table_ids(state, params)?;
+    let Some(id) = ids.first() else { return Err(RouteError::Bad(format!("unknown table {ks}.{t}"))) };
+    let s = state.executor.engine().table_stats(*id)?;
+    Ok(nodetool::tablehistograms(ks, t, &s))
 }
 
 fn metrics(state: &AdminState) -> String {

@@ -188,6 +188,97 @@ pub fn describecluster(
     out
 }
 
+/// One running compaction for [`compactionstats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactionRow {
+    /// Id.
+    pub id: u64,
+    /// `Compaction`, `Major Compaction`, ...
+    pub kind: String,
+    /// Keyspace.
+    pub keyspace: String,
+    /// Table.
+    pub table: String,
+    /// Bytes done.
+    pub completed: u64,
+    /// Bytes in all.
+    pub total: u64,
+}
+
+/// `nodetool compactionstats`: pending tasks, then one line per running compaction and the
+/// remaining time at the current throughput (Cassandra's layout).
+#[must_use]
+pub fn compactionstats(pending: usize, active: &[CompactionRow], throughput_bytes_per_sec: u64) -> String {
+    let mut out = format!("pending tasks: {pending}\n");
+    if active.is_empty() {
+        return out;
+    }
+    let mut rows =
+        vec![["id", "compaction type", "keyspace", "table", "completed", "total", "unit", "progress"]
+            .map(String::from)];
+    for c in active {
+        let progress = if c.total == 0 { 0.0 } else { c.completed as f64 * 100.0 / c.total as f64 };
+        rows.push([
+            c.id.to_string(),
+            c.kind.clone(),
+            c.keyspace.clone(),
+            c.table.clone(),
+            c.completed.to_string(),
+            c.total.to_string(),
+            "bytes".to_string(),
+            format!("{progress:.2}%"),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    for r in &rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join(" ").trim_end());
+        out.push('\n');
+    }
+    let remaining: u64 = active.iter().map(|c| c.total.saturating_sub(c.completed)).sum();
+    let eta = match remaining.checked_div(throughput_bytes_per_sec) {
+        None => "n/a (unthrottled)".to_string(),
+        Some(secs) => format!("{}h{:02}m{:02}s", secs / 3600, secs / 60 % 60, secs % 60),
+    };
+    out.push_str(&format!("Active compaction remaining time : {eta:>10}\n"));
+    out
+}
+
+/// `nodetool tablehistograms ks table`: percentiles of SSTables per read, partition size, cells
+/// per partition and tombstones per read.
+#[must_use]
+pub fn tablehistograms(keyspace: &str, table: &str, s: &sibyl_engine::TableStats) -> String {
+    let mut out = format!("{keyspace}/{table} histograms\n");
+    out.push_str(&format!(
+        "{:<10} {:>10} {:>16} {:>12} {:>12}\n{:<10} {:>10} {:>16} {:>12} {:>12}\n",
+        "Percentile",
+        "SSTables",
+        "Partition Size",
+        "Cell Count",
+        "Tombstones",
+        "",
+        "",
+        "(bytes)",
+        "",
+        "(per read)"
+    ));
+    let row = |label: &str, f: &dyn Fn(&sibyl_engine::metrics::HistogramSnapshot) -> u64| {
+        format!(
+            "{label:<10} {:>10} {:>16} {:>12} {:>12}\n",
+            f(&s.sstables_per_read),
+            f(&s.partition_size),
+            f(&s.cells_per_partition),
+            f(&s.tombstones_per_read)
+        )
+    };
+    for (label, p) in [("50%", 0.5), ("75%", 0.75), ("95%", 0.95), ("98%", 0.98), ("99%", 0.99)] {
+        out.push_str(&row(label, &|h| h.percentile(p)));
+    }
+    out.push_str(&row("Min", &|h| h.min()));
+    out.push_str(&row("Max", &|h| h.max()));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -240,5 +331,23 @@ mod tests {
         assert_eq!(human_bytes(10.0), "10 bytes");
         assert_eq!(human_bytes(1536.0), "1.50 KiB");
         assert_eq!(human_bytes(3.0 * 1024.0 * 1024.0 * 1024.0), "3.00 GiB");
+    }
+
+    #[test]
+    fn compactionstats_lists_running_compactions_and_the_remaining_time() {
+        let rows = vec![CompactionRow {
+            id: 7,
+            kind: "Compaction".into(),
+            keyspace: "ks".into(),
+            table: "t".into(),
+            completed: 1 << 20,
+            total: 4 << 20,
+        }];
+        let out = compactionstats(3, &rows, 1 << 20);
+        assert!(out.starts_with("pending tasks: 3\n"), "{out}");
+        assert!(out.contains("compaction type"), "{out}");
+        assert!(out.contains("25.00%"), "{out}");
+        assert!(out.contains("0h00m03s"), "{out}");
+        assert_eq!(compactionstats(0, &[], 0), "pending tasks: 0\n");
     }
 }
