@@ -324,14 +324,7 @@ pub(crate) fn run_next(inner: &Inner, table: &Arc<Table>) -> Result<bool> {
         TaskKind::TombstoneCompaction => CompactionKind::TombstoneCompaction,
         TaskKind::DropExpired => CompactionKind::ExpiredDrop,
     };
-    let result = run_task(inner, table, &task, &inputs, kind, &params);
-    let mut compacting = table.compacting.lock();
-    for id in &task.inputs {
-        compacting.remove(id);
-    }
-    drop(compacting);
-    inner.compactor.notify_finished();
-    result.map(|()| true)
+    run_marked(inner, table, &task, &inputs, kind, &params).map(|()| true)
 }
 
 /// Major compaction of `table`: stops its background compactions, then runs the strategy's major
@@ -383,15 +376,7 @@ pub(crate) fn major(inner: &Inner, table: &Arc<Table>) -> Result<()> {
         } else {
             CompactionKind::Major
         };
-        let result = run_task(inner, table, &task, &inputs, kind, &params);
-        {
-            let mut compacting = table.compacting.lock();
-            for id in &task.inputs {
-                compacting.remove(id);
-            }
-        }
-        inner.compactor.notify_finished();
-        result?;
+        run_marked(inner, table, &task, &inputs, kind, &params)?;
     }
     Ok(())
 }
@@ -428,10 +413,23 @@ pub(crate) fn user_defined(inner: &Inner, table: &Arc<Table>, generations: &[u64
         kind: TaskKind::Compaction,
     };
     let params = table.options().compaction_params();
-    let result = run_task(inner, table, &task, &inputs, CompactionKind::Compaction, &params);
+    run_marked(inner, table, &task, &inputs, CompactionKind::Compaction, &params)
+}
+
+/// Runs a task whose inputs the caller marked compacting, then unmarks them and wakes whoever
+/// waits for compactions to end (back-pressured writers, major compactions).
+fn run_marked(
+    inner: &Inner,
+    table: &Arc<Table>,
+    task: &CompactionTask,
+    inputs: &[Arc<SsTable>],
+    kind: CompactionKind,
+    params: &CompactionParams,
+) -> Result<()> {
+    let result = run_task(inner, table, task, inputs, kind, params);
     let mut compacting = table.compacting.lock();
-    for g in generations {
-        compacting.remove(g);
+    for id in &task.inputs {
+        compacting.remove(id);
     }
     drop(compacting);
     inner.compactor.notify_finished();

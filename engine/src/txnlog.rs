@@ -93,19 +93,17 @@ impl TxnLog {
     }
 
     /// Step 4: deletes the inputs' files, then the log.
-    pub fn finish(mut self, inputs: &[Descriptor]) -> Result<()> {
-        for d in inputs {
-            d.delete_files().map_err(|e| Error::io(&d.dir, e))?;
-        }
-        sync_dir(&self.dir)?;
-        self.finished = true;
-        std::fs::remove_file(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        sync_dir(&self.dir)
+    pub fn finish(self, inputs: &[Descriptor]) -> Result<()> {
+        self.delete_then_close(inputs)
     }
 
     /// Undoes an uncommitted transaction: deletes the outputs' files, then the log.
-    pub fn abort(mut self, outputs: &[Descriptor]) -> Result<()> {
-        for d in outputs {
+    pub fn abort(self, outputs: &[Descriptor]) -> Result<()> {
+        self.delete_then_close(outputs)
+    }
+
+    fn delete_then_close(mut self, doomed: &[Descriptor]) -> Result<()> {
+        for d in doomed {
             d.delete_files().map_err(|e| Error::io(&d.dir, e))?;
         }
         sync_dir(&self.dir)?;
