@@ -13,13 +13,16 @@
 //! (blocking read repair) before the answer returns.
 //!
 //! Range scans ([`Coordinator::scan`]) split the token range at ring tokens, so that each piece
-//! has one replica set, and ask `block_for` replicas of each piece for data, piece after piece
-//! until the limits are met.
+//! has one replica set (adjacent pieces with the same replicas merged), and ask `block_for`
+//! replicas of each piece for data, in rounds of several pieces at once until the limits are
+//! met. Multi-partition reads ([`Coordinator::read_many`]) run up to [`MAX_FANOUT`] reads at
+//! once.
 //!
 //! Everything here is synchronous: the CQL executor calls it from a blocking thread, and it
 //! waits for replicas on a condition variable. It never blocks a tokio worker.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -586,7 +589,25 @@ impl Coordinator {
         }
     }
 
-    /// Scans a token range at `cl`, piece by piece of the ring.
+    /// Reads several partitions at `cl` (an `IN` restriction), at most [`MAX_FANOUT`] at once.
+    /// The answers are in the order of `cmds`; each succeeds or fails on its own.
+    pub fn read_many(
+        &self,
+        strategy: &ReplicationStrategy,
+        cmds: &[ReadCommand],
+        cl: ConsistencyLevel,
+    ) -> Vec<Result<Option<PartitionData>>> {
+        fan_out(cmds.len(), MAX_FANOUT, |i| self.read(strategy, &cmds[i], cl))
+    }
+
+    /// Scans a token range at `cl`.
+    ///
+    /// The range is cut at ring tokens, so that each piece has one replica set, and adjacent
+    /// pieces whose live replicas are the same are merged back (with 3 nodes and RF 3 a full
+    /// scan is one request per replica). Pieces are then fetched in rounds: one piece first,
+    /// then as many at once as the rows seen so far suggest are needed to fill the limits
+    /// (doubling while nothing was found), at most [`MAX_FANOUT`], as Cassandra's range
+    /// command iterator does.
     pub fn scan(
         &self,
         strategy: &ReplicationStrategy,
@@ -601,7 +622,7 @@ impl Coordinator {
         if start_token > cmd.end {
             return Ok(Vec::new());
         }
-        let pieces: Vec<Token> = if matches!(strategy, ReplicationStrategy::Local) {
+        let ends: Vec<Token> = if matches!(strategy, ReplicationStrategy::Local) {
             vec![cmd.end]
         } else {
             let view = self.view.read();
@@ -615,37 +636,72 @@ impl Coordinator {
             p.push(cmd.end);
             p
         };
+        let pieces = self.plan_pieces(strategy, cl, &ends)?;
         let mut out: Vec<PartitionData> = Vec::new();
         let mut rows_left = cmd.row_limit;
-        let mut start = cmd.start.clone();
-        for end in pieces {
-            if out.len() >= cmd.partition_limit || rows_left == 0 {
-                break;
+        let mut next = 0;
+        let mut concurrency = 1;
+        while next < pieces.len() && out.len() < cmd.partition_limit && rows_left > 0 {
+            let round = &pieces[next..pieces.len().min(next + concurrency)];
+            let commands: Vec<ScanCommand> = round
+                .iter()
+                .enumerate()
+                .map(|(i, (end, _))| ScanCommand {
+                    start: if next + i == 0 {
+                        cmd.start.clone()
+                    } else {
+                        ScanStart::TokenExclusive(pieces[next + i - 1].0)
+                    },
+                    end: *end,
+                    partition_limit: cmd.partition_limit - out.len(),
+                    row_limit: rows_left,
+                    ..cmd.clone()
+                })
+                .collect();
+            let answers =
+                fan_out(round.len(), MAX_FANOUT, |i| self.scan_piece(&round[i].1, &commands[i], cl));
+            for found in answers {
+                for p in found? {
+                    if out.len() >= cmd.partition_limit || rows_left == 0 {
+                        break;
+                    }
+                    rows_left = rows_left.saturating_sub(p.live_rows(cmd.now_seconds).count());
+                    out.push(p);
+                }
             }
-            let piece = ScanCommand {
-                start: start.clone(),
-                end,
-                partition_limit: cmd.partition_limit - out.len(),
-                row_limit: rows_left,
-                ..cmd.clone()
-            };
-            let found = self.scan_piece(strategy, &piece, cl)?;
-            for p in found {
-                rows_left = rows_left.saturating_sub(p.live_rows(cmd.now_seconds).count());
-                out.push(p);
-            }
-            start = ScanStart::TokenExclusive(end);
+            next += round.len();
+            concurrency = next_concurrency(concurrency, next, out.len(), cmd.partition_limit - out.len());
         }
-        Ok(out)
+        // Whole partitions were kept; the last may hold more rows than were left.
+        Ok(merge_ranges(vec![out], cmd.row_limit, cmd.partition_limit, cmd.now_seconds))
     }
 
-    fn scan_piece(
+    /// The replica plan of each ring piece (by its end token), adjacent pieces with the same
+    /// live replicas merged into one.
+    fn plan_pieces(
         &self,
         strategy: &ReplicationStrategy,
+        cl: ConsistencyLevel,
+        ends: &[Token],
+    ) -> Result<Vec<(Token, ReplicaPlan)>> {
+        let mut pieces: Vec<(Token, ReplicaPlan)> = Vec::with_capacity(ends.len());
+        for end in ends {
+            let plan = self.plan_read(strategy, cl, *end)?;
+            match pieces.last_mut() {
+                Some((last_end, last)) if same_replicas(&last.live, &plan.live) => *last_end = *end,
+                _ => pieces.push((*end, plan)),
+            }
+        }
+        Ok(pieces)
+    }
+
+    /// Scans one piece of the ring (one replica set) at `cl`.
+    fn scan_piece(
+        &self,
+        plan: &ReplicaPlan,
         cmd: &ScanCommand,
         cl: ConsistencyLevel,
     ) -> Result<Vec<PartitionData>> {
-        let plan = self.plan_read(strategy, cl, cmd.end)?;
         let contacts = plan.contacts.clone();
         let block_for = plan.block_for;
         if contacts == [self.local] {
@@ -708,6 +764,63 @@ impl Coordinator {
     }
 }
 
+/// Most partitions (of an `IN`) or ring pieces (of a scan) one request reads at once.
+pub const MAX_FANOUT: usize = 16;
+
+/// Runs `f(0..n)` on up to `concurrency` threads (the calling thread is one of them) and returns
+/// the results in index order. The work is blocking (replica waits), so threads, not tasks.
+fn fan_out<R: Send>(n: usize, concurrency: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    let workers = concurrency.min(n);
+    if workers <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                return done;
+            }
+            done.push((i, f(i)));
+        }
+    };
+    std::thread::scope(|s| {
+        // A thread that cannot be started leaves its share to the others.
+        let handles: Vec<_> = (1..workers)
+            .filter_map(|_| {
+                std::thread::Builder::new().name("sibyl-fanout".into()).spawn_scoped(s, work).ok()
+            })
+            .collect();
+        let mut all = work();
+        for h in handles {
+            match h.join() {
+                Ok(done) => all.extend(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, r)| r).collect()
+    })
+}
+
+/// How many ring pieces the next round of a scan asks at once: enough, at the partitions per
+/// piece seen so far, to fill what is left; twice as many as last time when nothing was found.
+fn next_concurrency(previous: usize, queried: usize, found: usize, wanted: usize) -> usize {
+    let estimate = if found == 0 {
+        previous.saturating_mul(2)
+    } else {
+        // wanted / (found / queried), rounded up.
+        wanted.saturating_mul(queried).div_ceil(found)
+    };
+    estimate.clamp(1, MAX_FANOUT)
+}
+
+/// Whether two live replica lists hold the same nodes.
+fn same_replicas(a: &[Endpoint], b: &[Endpoint]) -> bool {
+    a.len() == b.len() && a.iter().all(|e| b.contains(e))
+}
+
 type ReadAnswers = [(Endpoint, std::result::Result<ReadResponse, String>)];
 
 fn has_data(a: &ReadAnswers) -> bool {
@@ -726,4 +839,47 @@ fn read_complete(a: &ReadAnswers, block_for: usize, sent: usize) -> bool {
 
 fn request_error(e: &RequestError) -> String {
     e.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fan_out_returns_results_in_order_and_bounds_its_threads() {
+        let running = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        let got = fan_out(40, 4, |i| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+            running.fetch_sub(1, Ordering::SeqCst);
+            i * 10
+        });
+        assert_eq!(got, (0..40).map(|i| i * 10).collect::<Vec<_>>());
+        assert!(most.load(Ordering::SeqCst) <= 4);
+        assert_eq!(fan_out(0, 4, |i| i), Vec::<usize>::new());
+        assert_eq!(fan_out(3, 1, |i| i), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn scan_concurrency_follows_the_rows_seen_so_far() {
+        // Nothing found yet: double.
+        assert_eq!(next_concurrency(1, 1, 0, 100), 2);
+        assert_eq!(next_concurrency(8, 15, 0, 100), MAX_FANOUT);
+        // 10 partitions from 2 pieces, 20 wanted: 4 more pieces.
+        assert_eq!(next_concurrency(2, 2, 10, 20), 4);
+        // Rounded up, at least one, at most MAX_FANOUT.
+        assert_eq!(next_concurrency(1, 3, 10, 1), 1);
+        assert_eq!(next_concurrency(1, 3, 2, 5), 8);
+        assert_eq!(next_concurrency(1, 1, 1, usize::MAX), MAX_FANOUT);
+    }
+
+    #[test]
+    fn replica_lists_compare_as_sets() {
+        let a = Endpoint("127.0.0.1:7000".parse().unwrap_or_else(|_| unreachable!()));
+        let b = Endpoint("127.0.0.2:7000".parse().unwrap_or_else(|_| unreachable!()));
+        assert!(same_replicas(&[a, b], &[b, a]));
+        assert!(!same_replicas(&[a], &[a, b]));
+    }
 }

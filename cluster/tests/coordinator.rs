@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,8 @@ use sibyl_cluster::{
     PeerInfo, ReplicationStrategy, Timeouts, WriteType,
 };
 use sibyl_engine::{
-    Cell, ColumnId, Engine, EngineOptions, Mutation, PartitionUpdate, ReadCommand, Row, TableId, TableOptions,
+    Cell, ColumnId, Engine, EngineOptions, Mutation, PartitionUpdate, ReadCommand, Row, ScanCommand,
+    ScanStart, TableId, TableOptions, Token,
 };
 
 #[derive(Debug)]
@@ -52,6 +54,46 @@ fn free_endpoint() -> Endpoint {
 }
 
 fn start_cluster(rt: &tokio::runtime::Runtime, n: usize, timeouts: Timeouts) -> Vec<Node> {
+    start_cluster_with(rt, n, timeouts, |engine| engine as _)
+}
+
+/// Storage that takes 30 ms per read or scan and records the most it ever ran at once.
+#[derive(Debug)]
+struct SlowStorage {
+    engine: Arc<Engine>,
+    running: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl SlowStorage {
+    fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(30));
+        let r = f();
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+}
+
+impl sibyl_cluster::Storage for SlowStorage {
+    fn apply(&self, mutations: Vec<Mutation>) -> sibyl_engine::Result<()> {
+        self.engine.apply_batch(mutations)
+    }
+    fn read(&self, cmd: &ReadCommand) -> sibyl_engine::Result<Option<sibyl_engine::PartitionData>> {
+        self.timed(|| self.engine.read(cmd))
+    }
+    fn scan(&self, cmd: &ScanCommand) -> sibyl_engine::Result<Vec<sibyl_engine::PartitionData>> {
+        self.timed(|| self.engine.scan(cmd))
+    }
+}
+
+fn start_cluster_with(
+    rt: &tokio::runtime::Runtime,
+    n: usize,
+    timeouts: Timeouts,
+    storage_of: impl Fn(Arc<Engine>) -> Arc<dyn sibyl_cluster::Storage>,
+) -> Vec<Node> {
     let endpoints: Vec<Endpoint> = (0..n).map(|_| free_endpoint()).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut taken = BTreeSet::new();
@@ -62,7 +104,7 @@ fn start_cluster(rt: &tokio::runtime::Runtime, n: usize, timeouts: Timeouts) -> 
         engine.create_table(TableOptions::new(TABLE, "ks", "t")).unwrap();
         let tokens = random_tokens(8, &mut rng, &taken);
         taken.extend(tokens.iter().copied());
-        let storage: Arc<dyn sibyl_cluster::Storage> = Arc::clone(&engine) as _;
+        let storage = storage_of(Arc::clone(&engine));
         let coordinator = Arc::new(Coordinator::new(*ep, Location::default(), &tokens, storage, timeouts));
         let config = ClusterConfig {
             cluster_name: "test".into(),
@@ -200,6 +242,72 @@ fn replicas_that_do_not_answer_give_a_write_timeout_with_received_and_block_for(
         .coordinator
         .write(&rf3(), vec![write(1, "x", 6)], ConsistencyLevel::One, WriteType::Simple)
         .unwrap();
+    for n in &nodes {
+        n.service.shutdown();
+    }
+}
+
+#[test]
+fn in_reads_and_range_scans_fan_out_and_keep_their_order_and_limits() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let slow: Arc<parking_lot::Mutex<Vec<Arc<SlowStorage>>>> = Arc::default();
+    let nodes = {
+        let slow = Arc::clone(&slow);
+        start_cluster_with(&rt, 3, Timeouts::default(), move |engine| {
+            let s = Arc::new(SlowStorage { engine, running: AtomicUsize::new(0), most: AtomicUsize::new(0) });
+            slow.lock().push(Arc::clone(&s));
+            s as _
+        })
+    };
+    let slow = slow.lock().clone();
+    let rf1 = ReplicationStrategy::Simple { replication_factor: 1 };
+    let keys: Vec<u32> = (0..64).collect();
+    let writes: Vec<Mutation> = keys.iter().map(|k| write(*k, "v", 10)).collect();
+    for w in writes {
+        nodes[0].coordinator.write(&rf1, vec![w], ConsistencyLevel::One, WriteType::Simple).unwrap();
+    }
+
+    // IN: answers in the order asked, missing partitions as None, reads overlapping.
+    let cmds: Vec<ReadCommand> =
+        (0..20u32).map(|k| read_cmd(if k % 5 == 4 { 1000 + k } else { k })).collect();
+    let answers = nodes[0].coordinator.read_many(&rf1, &cmds, ConsistencyLevel::One);
+    assert_eq!(answers.len(), 20);
+    for (k, a) in (0..20u32).zip(answers) {
+        let got = value(a.unwrap());
+        if k % 5 == 4 {
+            assert_eq!(got, None, "key {}", 1000 + k);
+        } else {
+            assert_eq!(got.as_deref(), Some(&b"v"[..]), "key {k}");
+        }
+    }
+    let most: Vec<usize> = slow.iter().map(|s| s.most.load(Ordering::SeqCst)).collect();
+    assert!(most.iter().any(|m| *m >= 2), "no node served two reads at once: {most:?}");
+
+    // A full scan: every partition once, in token order; limits are exact.
+    let scan = |partition_limit: usize, row_limit: usize| ScanCommand {
+        table: TABLE,
+        start: ScanStart::TokenInclusive(Token(i64::MIN)),
+        end: Token(i64::MAX),
+        slices: vec![sibyl_engine::Slice::all()],
+        partition_limit,
+        row_limit,
+        now_seconds: 100,
+    };
+    for s in &slow {
+        s.most.store(0, Ordering::SeqCst);
+    }
+    let all = nodes[1].coordinator.scan(&rf1, &scan(usize::MAX, usize::MAX), ConsistencyLevel::One).unwrap();
+    let mut expected: Vec<Token> = keys.iter().map(|k| Token::of_key(&k.to_be_bytes())).collect();
+    expected.sort();
+    assert_eq!(all.iter().map(|p| p.key.token).collect::<Vec<_>>(), expected);
+    let most: Vec<usize> = slow.iter().map(|s| s.most.load(Ordering::SeqCst)).collect();
+    assert!(most.iter().any(|m| *m >= 2), "no node served two ring pieces at once: {most:?}");
+    for limit in [1, 7, 33] {
+        let some = nodes[2].coordinator.scan(&rf1, &scan(limit, usize::MAX), ConsistencyLevel::One).unwrap();
+        assert_eq!(some.iter().map(|p| p.key.token).collect::<Vec<_>>(), expected[..limit]);
+        let rows = nodes[2].coordinator.scan(&rf1, &scan(usize::MAX, limit), ConsistencyLevel::One).unwrap();
+        assert_eq!(rows.iter().map(|p| p.key.token).collect::<Vec<_>>(), expected[..limit]);
+    }
     for n in &nodes {
         n.service.shutdown();
     }

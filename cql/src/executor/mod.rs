@@ -967,6 +967,21 @@ impl ReadSource for Context<'_> {
         Ok(data)
     }
 
+    fn read_many(&self, cmds: &[ReadCommand]) -> Result<Vec<Option<PartitionData>>> {
+        let Some(first) = cmds.first() else { return Ok(Vec::new()) };
+        let strategy = self.exec.strategy_for(first.table)?;
+        let answers = self.exec.coordinator.read_many(&strategy, cmds, level(self.options.consistency));
+        let mut out = Vec::with_capacity(answers.len());
+        for (cmd, answer) in cmds.iter().zip(answers) {
+            let data = answer?;
+            if let Some(d) = &data {
+                self.exec.check_tombstones(cmd.table, d)?;
+            }
+            out.push(data);
+        }
+        Ok(out)
+    }
+
     fn scan(&self, cmd: &ScanCommand) -> Result<Vec<PartitionData>> {
         let strategy = self.exec.strategy_for(cmd.table)?;
         let data = self.exec.coordinator.scan(&strategy, cmd, level(self.options.consistency))?;

@@ -17,6 +17,8 @@ use crate::types::{self, CqlType, Value};
 
 /// Partitions fetched per engine scan call.
 const SCAN_BATCH_PARTITIONS: usize = 32;
+/// Most partitions of an `IN` read at once (the coordinator bounds the concurrency further).
+const IN_WINDOW: usize = 16;
 
 /// A resolved SELECT.
 #[derive(Debug, Clone)]
@@ -388,6 +390,11 @@ fn is_numeric(t: &CqlType) -> bool {
 pub trait ReadSource {
     /// Reads one partition.
     fn read(&self, cmd: &ReadCommand) -> Result<Option<sibyl_engine::PartitionData>>;
+    /// Reads several partitions of one table (answers in the order of `cmds`). The node's
+    /// source reads them concurrently; this default reads them one by one.
+    fn read_many(&self, cmds: &[ReadCommand]) -> Result<Vec<Option<sibyl_engine::PartitionData>>> {
+        cmds.iter().map(|c| self.read(c)).collect()
+    }
     /// Scans partitions.
     fn scan(&self, cmd: &ScanCommand) -> Result<Vec<sibyl_engine::PartitionData>>;
 }
@@ -484,28 +491,44 @@ pub fn execute(
                 }
             }
         }
-        for (n, key) in keys.iter().enumerate().skip(start) {
+        // Partitions are read a window at a time, concurrently; the window is no larger than
+        // the rows the page still wants, so a small page does not read many partitions ahead.
+        let mut n = start;
+        'keys: while n < keys.len() {
             if out.remaining == 0 || out.page_left == 0 {
-                more = out.page_left == 0 && out.remaining > 0 && n < keys.len();
+                more = out.page_left == 0 && out.remaining > 0;
                 break;
             }
-            let (after, in_partition) = match resume.take() {
-                Some((c, left)) if n == start => (Some(c), left),
-                _ => (None, per_partition_limit),
-            };
-            let done = read_partition(
-                &mut out,
-                source,
-                ctx,
-                key,
-                &slices,
-                after.as_ref(),
-                in_partition,
-                now_seconds,
-            )?;
-            if !done {
-                more = true;
-                break;
+            let window =
+                usize::try_from(out.page_left.min(out.remaining)).unwrap_or(usize::MAX).clamp(1, IN_WINDOW);
+            let end = keys.len().min(n + window);
+            let mut reads = Vec::with_capacity(end - n);
+            for (i, key) in keys.iter().enumerate().take(end).skip(n) {
+                let (after, in_partition) = match resume.take() {
+                    Some((c, left)) if i == start => (Some(c), left),
+                    _ => (None, per_partition_limit),
+                };
+                let cmd = partition_command(&out, key, &slices, after.as_ref(), in_partition, now_seconds);
+                reads.push((after, in_partition, cmd));
+            }
+            let cmds: Vec<ReadCommand> = reads.iter().filter_map(|(_, _, c)| c.clone()).collect();
+            let mut found = source.read_many(&cmds)?.into_iter();
+            for (after, in_partition, cmd) in reads {
+                n += 1;
+                if cmd.is_none() {
+                    continue;
+                }
+                let Some(Some(data)) = found.next() else { continue };
+                if out.remaining == 0 || out.page_left == 0 {
+                    // The window read ahead of what the page needed; the paging state
+                    // (the last row emitted) resumes before this key.
+                    more = out.page_left == 0 && out.remaining > 0;
+                    break 'keys;
+                }
+                if !emit_partition(&mut out, ctx, &data, after.as_ref(), in_partition, now_seconds)? {
+                    more = true;
+                    break 'keys;
+                }
             }
         }
     } else {
@@ -592,13 +615,30 @@ fn read_partition(
     in_partition: u64,
     now_seconds: u32,
 ) -> Result<bool> {
+    let Some(cmd) = partition_command(out, key, slices, after, in_partition, now_seconds) else {
+        return Ok(true);
+    };
+    let Some(data) = source.read(&cmd)? else { return Ok(true) };
+    emit_partition(out, ctx, &data, after, in_partition, now_seconds)
+}
+
+/// The read of one partition for the page being built (resuming after `after`), or `None`
+/// when nothing of it is left to read.
+fn partition_command(
+    out: &Output<'_>,
+    key: &Bytes,
+    slices: &[Slice],
+    after: Option<&Bytes>,
+    in_partition: u64,
+    now_seconds: u32,
+) -> Option<ReadCommand> {
     let plan = out.plan;
     let slices = match after {
         Some(c) => resume_slices(slices, c, plan.reversed),
         None => slices.to_vec(),
     };
     if slices.is_empty() {
-        return Ok(true);
+        return None;
     }
     let filtering = !plan.where_clause.filters.is_empty();
     let wanted = out.remaining.min(out.page_left).min(in_partition);
@@ -609,16 +649,14 @@ fn read_partition(
     } else {
         usize::try_from(wanted.saturating_add(1)).unwrap_or(usize::MAX)
     };
-    let cmd = ReadCommand {
+    Some(ReadCommand {
         table: plan.table.id,
         key: key.clone(),
         slices,
         reversed: plan.reversed,
         row_limit,
         now_seconds,
-    };
-    let Some(data) = source.read(&cmd)? else { return Ok(true) };
-    emit_partition(out, ctx, &data, after, in_partition, now_seconds)
+    })
 }
 
 fn resume_slices(slices: &[Slice], after: &Bytes, reversed: bool) -> Vec<Slice> {
@@ -698,16 +736,19 @@ fn ordered_multi_partition(
     now_seconds: u32,
 ) -> Result<ResultSet> {
     let mut all: Vec<(Bytes, i64, CqlRow)> = Vec::new();
-    for key in keys {
-        let cmd = ReadCommand {
+    let cmds: Vec<ReadCommand> = keys
+        .iter()
+        .map(|key| ReadCommand {
             table: plan.table.id,
             key: key.clone(),
             slices: slices.to_vec(),
             reversed: plan.reversed,
             row_limit: usize::MAX,
             now_seconds,
-        };
-        let Some(data) = source.read(&cmd)? else { continue };
+        })
+        .collect();
+    for data in source.read_many(&cmds)? {
+        let Some(data) = data else { continue };
         let decoded = rows::decode_partition(&plan.table, &data, now_seconds)?;
         let mut left = per_partition_limit;
         for r in decoded.result_rows() {
