@@ -59,6 +59,10 @@ pub struct NodeConfig {
     pub compaction_throughput: Option<String>,
     /// Older spelling, in MiB per second.
     pub compaction_throughput_mb_per_sec: Option<u64>,
+    /// Writes to a table slow down once this many SSTables wait for compaction (0: never).
+    pub sstable_slowdown_trigger: Option<u32>,
+    /// Writes to a table wait for compaction once this many SSTables wait for it.
+    pub sstable_stop_trigger: Option<u32>,
     /// Name of the cluster (`system.local.cluster_name`).
     pub cluster_name: Option<String>,
     /// Tokens this node owns on the ring (chosen at random on the first start, then kept).
@@ -298,6 +302,19 @@ impl NodeConfig {
             either_size("compaction_throughput", &throughput, self.compaction_throughput_mb_per_sec)?
         {
             o.compaction_throughput_bytes_per_sec = b;
+        }
+        if let Some(n) = self.sstable_slowdown_trigger {
+            o.sstable_slowdown_trigger = n as usize;
+        }
+        if let Some(n) = self.sstable_stop_trigger {
+            o.sstable_stop_trigger = n as usize;
+        }
+        if o.sstable_slowdown_trigger > 0 && o.sstable_stop_trigger <= o.sstable_slowdown_trigger {
+            bail!(
+                "sstable_stop_trigger ({}) must be greater than sstable_slowdown_trigger ({})",
+                o.sstable_stop_trigger,
+                o.sstable_slowdown_trigger
+            );
         }
         o.commitlog_ignore_replay_errors = self.commitlog_ignore_replay_errors.unwrap_or(false);
         Ok(o)
@@ -545,6 +562,24 @@ mod tests {
         assert!(!o.commitlog_ignore_replay_errors);
         assert_eq!(o.concurrent_compactors, 2);
         assert_eq!(o.compaction_throughput_bytes_per_sec, 64 << 20);
+        assert_eq!((o.sstable_slowdown_trigger, o.sstable_stop_trigger), (32, 64));
+    }
+
+    #[test]
+    fn backlog_triggers_are_read_and_checked() {
+        let o = NodeConfig::parse("sstable_slowdown_trigger: 8\nsstable_stop_trigger: 20\n", "test")
+            .unwrap()
+            .engine_options()
+            .unwrap();
+        assert_eq!((o.sstable_slowdown_trigger, o.sstable_stop_trigger), (8, 20));
+        let off =
+            NodeConfig::parse("sstable_slowdown_trigger: 0\n", "test").unwrap().engine_options().unwrap();
+        assert_eq!(off.sstable_slowdown_trigger, 0);
+        let err = NodeConfig::parse("sstable_slowdown_trigger: 40\nsstable_stop_trigger: 40\n", "test")
+            .unwrap()
+            .engine_options()
+            .unwrap_err();
+        assert!(err.to_string().contains("sstable_stop_trigger (40) must be greater"), "{err}");
     }
 
     #[test]

@@ -65,6 +65,11 @@ pub enum Benchmark {
     Seekrandom,
     /// `sync_writes` random writes from `sync_writers` threads, each acknowledged after fsync.
     Fillsync,
+    /// Compaction under load: `num` keys, then `overwrite_factor * num` random overwrites,
+    /// with paced reads throughout and a major compaction at the end (see `sustained`).
+    Sustained,
+    /// As `sustained`, with half of the operations deletes.
+    Deletes,
 }
 
 impl Benchmark {
@@ -79,6 +84,8 @@ impl Benchmark {
             Benchmark::Readmissing => "readmissing",
             Benchmark::Seekrandom => "seekrandom",
             Benchmark::Fillsync => "fillsync",
+            Benchmark::Sustained => "sustained",
+            Benchmark::Deletes => "deletes",
         }
     }
 
@@ -89,6 +96,40 @@ impl Benchmark {
             self,
             Benchmark::Fillseq | Benchmark::Fillrandom | Benchmark::Overwrite | Benchmark::Fillsync
         )
+    }
+}
+
+/// A Sibyl compaction strategy (Cassandra's class names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Strategy {
+    /// SizeTieredCompactionStrategy (the default).
+    Stcs,
+    /// LeveledCompactionStrategy (160 MiB SSTables, fanout 10).
+    Lcs,
+    /// TimeWindowCompactionStrategy (1-day windows).
+    Twcs,
+}
+
+impl Strategy {
+    /// The variant suffix in reports.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Strategy::Stcs => "[stcs]",
+            Strategy::Lcs => "[lcs]",
+            Strategy::Twcs => "[twcs]",
+        }
+    }
+
+    /// The table's `compaction` options, with Cassandra's defaults.
+    #[must_use]
+    pub fn options(self) -> std::collections::BTreeMap<String, String> {
+        let class = match self {
+            Strategy::Stcs => "SizeTieredCompactionStrategy",
+            Strategy::Lcs => "LeveledCompactionStrategy",
+            Strategy::Twcs => "TimeWindowCompactionStrategy",
+        };
+        std::collections::BTreeMap::from([("class".to_string(), class.to_string())])
     }
 }
 
@@ -141,6 +182,20 @@ pub struct BenchConfig {
     #[arg(long, default_value_t = 20_000)]
     pub sync_writes: u64,
 
+    /// Sibyl's compaction strategies for sustained and deletes, each run as its own variant
+    /// (RocksDB runs its default leveled compaction).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "stcs,lcs,twcs")]
+    pub strategies: Vec<Strategy>,
+
+    /// Operations after the load in sustained and deletes, as a multiple of `num`.
+    #[arg(long, default_value_t = 10)]
+    pub overwrite_factor: u64,
+
+    /// Paced point reads per second during sustained and deletes (their idle phase times
+    /// `reads / 10` of them).
+    #[arg(long, default_value_t = 2000)]
+    pub read_rate: u64,
+
     /// Directory for the databases (default: a temporary directory, deleted afterwards).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -188,6 +243,20 @@ impl BenchConfig {
         }
         if self.sync_writers == 0 || self.sync_writers > 4096 {
             bail!("--sync-writers must be between 1 and 4096");
+        }
+        if self.overwrite_factor == 0 || self.overwrite_factor > 1000 {
+            bail!("--overwrite-factor must be between 1 and 1000");
+        }
+        if self.read_rate == 0 || self.read_rate > 1_000_000 {
+            bail!("--read-rate must be between 1 and 1000000 reads per second");
+        }
+        let compaction =
+            self.benchmarks.iter().any(|b| matches!(b, Benchmark::Sustained | Benchmark::Deletes));
+        if compaction && self.engines.contains(&EngineKind::Fjall) {
+            bail!("sustained and deletes run on sibyl and rocksdb only");
+        }
+        if compaction && self.strategies.is_empty() {
+            bail!("--strategies must name at least one strategy");
         }
         if self.seek_nexts == 0 {
             bail!("--seek-nexts must be at least 1");

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod report;
 pub mod sibyl;
 pub mod store;
+pub mod sustained;
 pub mod workload;
 
 #[cfg(feature = "fjall")]
@@ -248,6 +249,7 @@ impl EngineRunner<'_> {
             read: None,
             seek: None,
             tables: None,
+            sustained: None,
             note,
         };
         match bench {
@@ -308,6 +310,58 @@ impl EngineRunner<'_> {
                 };
                 r.tables = tables;
                 Ok(vec![r])
+            }
+            Benchmark::Sustained | Benchmark::Deletes => {
+                let variants: Vec<(&'static str, Option<config::Strategy>)> = match self.engine {
+                    EngineKind::Sibyl => cfg.strategies.iter().map(|s| (s.label(), Some(*s))).collect(),
+                    _ => vec![("", None)],
+                };
+                let mut out = Vec::new();
+                for (label, strategy) in variants {
+                    if let Some(old) = self.db.take() {
+                        old.close(cfg.keep_data)?;
+                    }
+                    let dir = self.root.join(format!("{step}-{}{label}", bench.name()));
+                    if dir.exists() {
+                        std::fs::remove_dir_all(&dir)
+                            .with_context(|| format!("removing old {}", dir.display()))?;
+                    }
+                    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                    let compaction = strategy.map(config::Strategy::options);
+                    let store = store::open_with(
+                        self.engine,
+                        &dir,
+                        Durability::NoSync,
+                        self.sibyl,
+                        compaction.as_ref(),
+                    )?;
+                    let plan = sustained::Plan {
+                        num: cfg.num,
+                        ops: cfg.num * cfg.overwrite_factor,
+                        reads: (cfg.reads / 10).max(1),
+                        read_rate: cfg.read_rate,
+                        mix: if bench == Benchmark::Sustained {
+                            sustained::Mix::Overwrites
+                        } else {
+                            sustained::Mix::Deletes
+                        },
+                        seed,
+                        entry_bytes: cfg.entry_bytes(),
+                    };
+                    let name = format!("{} {}{label}", self.engine.name(), bench.name());
+                    let figures = sustained::run(&*store, &dir, &w.keys, &w.values, &plan, &name)?;
+                    store.close()?;
+                    if !cfg.keep_data {
+                        std::fs::remove_dir_all(&dir)
+                            .with_context(|| format!("removing {}", dir.display()))?;
+                    }
+                    let mut r = result(figures.writes.clone(), None);
+                    r.variant = label;
+                    r.tables = figures.tables;
+                    r.sustained = Some(figures);
+                    out.push(r);
+                }
+                Ok(out)
             }
             Benchmark::Fillsync => {
                 let variants: &[Durability] = match self.engine {

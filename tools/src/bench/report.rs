@@ -66,6 +66,8 @@ pub struct PhaseResult {
     pub seek: Option<SeekCheck>,
     /// On-disk tables after the workload, if the engine tells.
     pub tables: Option<u64>,
+    /// Compaction workload figures (sustained, deletes).
+    pub sustained: Option<super::sustained::Figures>,
     /// Notes (e.g. data loaded untimed).
     pub note: Option<String>,
 }
@@ -123,7 +125,12 @@ impl PhaseResult {
                 let _ = write!(s, "  FAILED: {} existing keys not returned", k.missing);
             }
         }
-        if let Some(t) = self.tables {
+        if let Some(f) = &self.sustained {
+            s.push_str(&f.describe());
+            if f.wrong_reads > 0 {
+                let _ = write!(s, "  FAILED: {} reads returned a stale or missing value", f.wrong_reads);
+            }
+        } else if let Some(t) = self.tables {
             let _ = write!(s, "  tables {t}");
         }
         if let Some(n) = &self.note {
@@ -135,6 +142,9 @@ impl PhaseResult {
     /// A description of the failure, if the workload's checks failed.
     #[must_use]
     pub fn failure(&self) -> Option<String> {
+        if let Some(f) = self.sustained.as_ref().filter(|f| f.wrong_reads > 0) {
+            return Some(format!("{} {}: {} wrong reads", self.engine.name(), self.label(), f.wrong_reads));
+        }
         let first = self
             .read
             .as_ref()

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use rocksdb::statistics::Ticker;
+use rocksdb::statistics::{Histogram, Ticker};
 use rocksdb::{DBCompressionType, Options, WriteOptions, DB};
 
 use super::store::{Durability, SeekOutcome, Store};
@@ -84,6 +84,40 @@ impl Store for RocksStore {
 
     fn table_count(&self) -> Result<Option<u64>> {
         Ok(Some(self.db.live_files().context("RocksDB live files")?.len() as u64))
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<()> {
+        self.db.delete_opt(key, &self.write_options).context("RocksDB delete")
+    }
+
+    fn compaction_busy(&self) -> Result<bool> {
+        let p = |name: &str| -> Result<u64> {
+            Ok(self.db.property_int_value(name).context("RocksDB property")?.unwrap_or(0))
+        };
+        Ok(p("rocksdb.compaction-pending")? > 0 || p("rocksdb.num-running-compactions")? > 0)
+    }
+
+    fn compact_all(&self) -> Result<()> {
+        self.db.compact_range(None::<&[u8]>, None::<&[u8]>);
+        Ok(())
+    }
+
+    fn table_write_bytes(&self) -> Result<Option<u64>> {
+        let t = |ticker| self.options.get_ticker_count(ticker);
+        Ok(Some(t(Ticker::FlushWriteBytes) + t(Ticker::CompactWriteBytes)))
+    }
+
+    fn table_bytes(&self) -> Result<Option<u64>> {
+        let files = self.db.live_files().context("RocksDB live files")?;
+        Ok(Some(files.iter().map(|f| f.size as u64).sum()))
+    }
+
+    fn tables_per_read(&self) -> Option<f64> {
+        // RocksDB's own count of SST files read per level of each Get, summed over the Gets.
+        let files = self.options.get_histogram_data(Histogram::NumSstReadPerLevel).sum();
+        let gets = self.options.get_ticker_count(Ticker::NumberKeysRead);
+        // Empty when RocksDB did not sample it: then it is not reported.
+        (gets > 0 && files > 0).then(|| files as f64 / gets as f64)
     }
 
     fn close(self: Box<Self>) -> Result<()> {

@@ -9,6 +9,7 @@
 //! Cassandra's `SELECT * FROM kv WHERE token(k) >= token(?) LIMIT n`, an [`Engine::scan`] from
 //! the sought key's token over the next `n` partitions in token order.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,8 +18,8 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use sibyl_engine::clustering;
 use sibyl_engine::{
-    Cell, ColumnId, Engine, EngineOptions, Mutation, PartitionUpdate, ReadCommand, Row, ScanCommand,
-    ScanStart, Slice, SyncMode, TableId, TableOptions, Token,
+    Cell, ColumnId, DeletionTime, Engine, EngineOptions, Mutation, PartitionUpdate, ReadCommand, Row,
+    ScanCommand, ScanStart, Slice, SyncMode, TableId, TableOptions, Token,
 };
 
 use super::store::{Durability, SeekOutcome, Store};
@@ -38,14 +39,26 @@ pub struct SibylStore {
 impl SibylStore {
     /// Opens a fresh engine in `dir` with the node configuration's settings (`base`), the
     /// bench's directories and the durability's sync mode, and creates the table.
-    pub fn open(dir: &Path, durability: Durability, base: &EngineOptions) -> Result<SibylStore> {
+    /// With `compaction`, the table uses those compaction options and gc_grace_seconds 0 (the
+    /// compaction workloads compare tombstone purging with RocksDB, which has no grace period).
+    pub fn open(
+        dir: &Path,
+        durability: Durability,
+        base: &EngineOptions,
+        compaction: Option<&BTreeMap<String, String>>,
+    ) -> Result<SibylStore> {
         let mut options = base.clone();
         options.data_dir = dir.join("data");
         options.commitlog_dir = dir.join("commitlog");
         options.commitlog_sync = sync_mode(durability);
         let engine = Engine::open(options).with_context(|| format!("opening Sibyl in {}", dir.display()))?;
         let table = TableId::random();
-        engine.create_table(TableOptions::new(table, "bench", "kv")).context("creating table bench.kv")?;
+        let mut options = TableOptions::new(table, "bench", "kv");
+        if let Some(c) = compaction {
+            options.compaction = c.clone();
+            options.gc_grace_seconds = 0;
+        }
+        engine.create_table(options).context("creating table bench.kv")?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).context("system clock before 1970")?;
         let now_micros = i64::try_from(now.as_micros()).context("clock out of range")?;
         let now_seconds = u32::try_from(now.as_secs()).context("clock out of range")?;
@@ -127,6 +140,35 @@ impl Store for SibylStore {
     fn table_count(&self) -> Result<Option<u64>> {
         let stats = self.engine.table_stats(self.table).context("Sibyl table stats")?;
         Ok(Some(stats.sstable_count as u64))
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<()> {
+        let mut update = PartitionUpdate::new(Bytes::copy_from_slice(key));
+        update.header.deletion = DeletionTime::new(self.timestamp(), self.now_seconds);
+        self.engine.apply(Mutation { table: self.table, update }).context("Sibyl delete")
+    }
+
+    fn compaction_busy(&self) -> Result<bool> {
+        let pending = self.engine.table_stats(self.table).context("Sibyl table stats")?.pending_compactions;
+        Ok(pending > 0 || !self.engine.active_compactions().is_empty())
+    }
+
+    fn compact_all(&self) -> Result<()> {
+        self.engine.compact(self.table).context("Sibyl major compaction")
+    }
+
+    fn table_write_bytes(&self) -> Result<Option<u64>> {
+        let stats = self.engine.table_stats(self.table).context("Sibyl table stats")?;
+        Ok(Some(stats.bytes_flushed + stats.bytes_compaction_written))
+    }
+
+    fn table_bytes(&self) -> Result<Option<u64>> {
+        Ok(Some(self.engine.table_stats(self.table).context("Sibyl table stats")?.live_disk_bytes))
+    }
+
+    fn tables_per_read(&self) -> Option<f64> {
+        let stats = self.engine.table_stats(self.table).ok()?;
+        Some(stats.sstables_per_read.mean_f64())
     }
 
     fn close(self: Box<Self>) -> Result<()> {

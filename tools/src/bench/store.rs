@@ -62,6 +62,37 @@ pub trait Store: Send + Sync {
     /// On-disk tables (SSTables) the store has now, if it tells.
     fn table_count(&self) -> Result<Option<u64>>;
 
+    /// Deletes `key` (the compaction workloads).
+    fn delete(&self, _key: &[u8]) -> Result<()> {
+        bail!("this engine does not run the compaction workloads")
+    }
+
+    /// Whether compactions are running or waiting to run now.
+    fn compaction_busy(&self) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Compacts all data (a major compaction) and waits for it.
+    fn compact_all(&self) -> Result<()> {
+        bail!("this engine does not run the compaction workloads")
+    }
+
+    /// Bytes written into on-disk tables (flushes and compactions, no commit log or WAL) since
+    /// the store opened, as the engine counts them.
+    fn table_write_bytes(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// Bytes of the on-disk tables alone (no commit log or WAL), if the engine tells.
+    fn table_bytes(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// On-disk tables consulted per point read since the store opened, as the engine counts it.
+    fn tables_per_read(&self) -> Option<f64> {
+        None
+    }
+
     /// Closes the store, reporting errors that dropping would hide.
     fn close(self: Box<Self>) -> Result<()>;
 }
@@ -74,11 +105,25 @@ pub fn open(
     durability: Durability,
     sibyl: &sibyl_engine::EngineOptions,
 ) -> Result<Box<dyn Store>> {
+    open_with(kind, dir, durability, sibyl, None)
+}
+
+/// Opens a fresh store of `kind` in `dir`; Sibyl's table gets `compaction` (Cassandra's
+/// compaction options) and gc_grace_seconds 0 when it is given.
+pub fn open_with(
+    kind: EngineKind,
+    dir: &Path,
+    durability: Durability,
+    sibyl: &sibyl_engine::EngineOptions,
+    compaction: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Box<dyn Store>> {
     if !kind.is_compiled_in() {
         bail!("engine {} needs the cargo feature `{}`", kind.name(), kind.feature().unwrap_or("?"));
     }
     match kind {
-        EngineKind::Sibyl => Ok(Box::new(super::sibyl::SibylStore::open(dir, durability, sibyl)?)),
+        EngineKind::Sibyl => {
+            Ok(Box::new(super::sibyl::SibylStore::open(dir, durability, sibyl, compaction)?))
+        }
         EngineKind::Rocksdb => open_rocksdb(dir, durability),
         EngineKind::Fjall => open_fjall(dir, durability),
     }
