@@ -218,22 +218,13 @@ impl<'scope> Reader<'scope> {
     }
 }
 
-/// What the measured part of a run hands back.
-struct Measurements {
-    writes: Measured,
-    settle: Duration,
-    process_after: Option<u64>,
-    settled_bytes: u64,
-    table_bytes: Option<u64>,
-    table_write_bytes: Option<u64>,
-    live: u64,
-    tables: Option<u64>,
-    tables_per_read: Option<f64>,
-    reads_under_writes: Histogram<u64>,
-    reads_idle: Histogram<u64>,
-    reads_during_major: Histogram<u64>,
-    major: Duration,
-    wrong_reads: u64,
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Runs one compaction workload on a fresh `store` in `dir`.
@@ -267,9 +258,11 @@ pub fn run(
     }
     drop(order);
 
-    let m = std::thread::scope(|scope| -> Result<Measurements> {
+    std::thread::scope(|scope| -> Result<Figures> {
         let reader =
             Reader::start(scope, store, &versions, *keys, values, plan.read_rate, plan.seed ^ 0x5EED)?;
+        // An error below returns early: the reader must stop too, or the scope would wait for it.
+        let _stop_reader = StopOnDrop(Arc::clone(&reader.stop));
         let progress = Progress::new(format!("{label} writes"), plan.ops);
         let mut latency = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?;
         let started = Instant::now();
@@ -325,58 +318,26 @@ pub fn run(
         let major = major_started.elapsed();
         let (hists, wrong_reads) = reader.finish()?;
         let [reads_under_writes, reads_idle, reads_during_major] = hists;
-        Ok(Measurements {
+        let user_bytes = (plan.num + plan.ops) * entry;
+        let write_amp = match (process_before, process_after) {
+            (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / user_bytes.max(1) as f64),
+            _ => None,
+        };
+        Ok(Figures {
             writes,
-            settle,
-            process_after,
+            write_amp,
+            table_write_amp: table_write_bytes.map(|b| b as f64 / user_bytes.max(1) as f64),
+            space_amp: settled_bytes as f64 / (live * entry).max(1) as f64,
+            table_space_amp: table_bytes.map(|b| b as f64 / (live * entry).max(1) as f64),
             settled_bytes,
-            table_bytes,
-            table_write_bytes,
-            live,
             tables,
             tables_per_read,
+            settle,
             reads_under_writes,
             reads_idle,
             reads_during_major,
             major,
             wrong_reads,
         })
-    })?;
-    let Measurements {
-        writes,
-        settle,
-        process_after,
-        settled_bytes,
-        table_bytes,
-        table_write_bytes,
-        live,
-        tables,
-        tables_per_read,
-        reads_under_writes,
-        reads_idle,
-        reads_during_major,
-        major,
-        wrong_reads,
-    } = m;
-    let user_bytes = (plan.num + plan.ops) * entry;
-    let write_amp = match (process_before, process_after) {
-        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / user_bytes.max(1) as f64),
-        _ => None,
-    };
-    Ok(Figures {
-        writes,
-        write_amp,
-        table_write_amp: table_write_bytes.map(|b| b as f64 / user_bytes.max(1) as f64),
-        space_amp: settled_bytes as f64 / (live * entry).max(1) as f64,
-        table_space_amp: table_bytes.map(|b| b as f64 / (live * entry).max(1) as f64),
-        settled_bytes,
-        tables,
-        tables_per_read,
-        settle,
-        reads_under_writes,
-        reads_idle,
-        reads_during_major,
-        major,
-        wrong_reads,
     })
 }
