@@ -282,11 +282,21 @@ impl Coordinator {
         cl: ConsistencyLevel,
         token: Token,
     ) -> Result<ReplicaPlan> {
+        self.plan_result(self.try_plan_read(strategy, cl, token))
+    }
+
+    /// [`Coordinator::plan_read`] without counting an Unavailable.
+    fn try_plan_read(
+        &self,
+        strategy: &ReplicationStrategy,
+        cl: ConsistencyLevel,
+        token: Token,
+    ) -> std::result::Result<ReplicaPlan, PlanError> {
         let natural = self.natural_replicas(strategy, token);
         let view = self.view.read();
         let local = self.local;
         let local_dc = self.local_location.dc.clone();
-        let plan = plan_read(
+        plan_read(
             cl,
             strategy,
             natural,
@@ -302,8 +312,7 @@ impl Coordinator {
                     2
                 }
             },
-        );
-        self.plan_result(plan)
+        )
     }
 
     fn plan_result(&self, plan: std::result::Result<ReplicaPlan, PlanError>) -> Result<ReplicaPlan> {
@@ -636,7 +645,7 @@ impl Coordinator {
             p.push(cmd.end);
             p
         };
-        let pieces = self.plan_pieces(strategy, cl, &ends)?;
+        let pieces = self.plan_pieces(strategy, cl, &ends);
         let mut out: Vec<PartitionData> = Vec::new();
         let mut rows_left = cmd.row_limit;
         let mut next = 0;
@@ -658,8 +667,11 @@ impl Coordinator {
                     ..cmd.clone()
                 })
                 .collect();
-            let answers =
-                fan_out(round.len(), MAX_FANOUT, |i| self.scan_piece(&round[i].1, &commands[i], cl));
+            let answers = fan_out(round.len(), MAX_FANOUT, |i| match &round[i].1 {
+                Some(plan) => self.scan_piece(plan, &commands[i], cl),
+                // Unavailable when planned: ask again, now that the piece is needed.
+                None => self.scan_piece(&self.plan_read(strategy, cl, round[i].0)?, &commands[i], cl),
+            });
             for found in answers {
                 for p in found? {
                     if out.len() >= cmd.partition_limit || rows_left == 0 {
@@ -677,22 +689,25 @@ impl Coordinator {
     }
 
     /// The replica plan of each ring piece (by its end token), adjacent pieces with the same
-    /// live replicas merged into one.
+    /// live replicas merged into one. A piece without enough live replicas has no plan: it
+    /// fails only if the scan gets to it (a LIMIT met earlier never needs it), as in Cassandra.
     fn plan_pieces(
         &self,
         strategy: &ReplicationStrategy,
         cl: ConsistencyLevel,
         ends: &[Token],
-    ) -> Result<Vec<(Token, ReplicaPlan)>> {
-        let mut pieces: Vec<(Token, ReplicaPlan)> = Vec::with_capacity(ends.len());
+    ) -> Vec<(Token, Option<ReplicaPlan>)> {
+        let mut pieces: Vec<(Token, Option<ReplicaPlan>)> = Vec::with_capacity(ends.len());
         for end in ends {
-            let plan = self.plan_read(strategy, cl, *end)?;
-            match pieces.last_mut() {
-                Some((last_end, last)) if same_replicas(&last.live, &plan.live) => *last_end = *end,
+            let plan = self.try_plan_read(strategy, cl, *end).ok();
+            match (pieces.last_mut(), &plan) {
+                (Some((last_end, Some(last))), Some(p)) if same_replicas(&last.live, &p.live) => {
+                    *last_end = *end;
+                }
                 _ => pieces.push((*end, plan)),
             }
         }
-        Ok(pieces)
+        pieces
     }
 
     /// Scans one piece of the ring (one replica set) at `cl`.

@@ -308,6 +308,27 @@ fn in_reads_and_range_scans_fan_out_and_keep_their_order_and_limits() {
         let rows = nodes[2].coordinator.scan(&rf1, &scan(usize::MAX, limit), ConsistencyLevel::One).unwrap();
         assert_eq!(rows.iter().map(|p| p.key.token).collect::<Vec<_>>(), expected[..limit]);
     }
+
+    // A node node 0 believes down owns a later piece of the ring: a scan whose LIMIT is met
+    // before that piece succeeds; one that needs the piece is Unavailable.
+    let c = &nodes[0].coordinator;
+    let ring: Vec<i64> = c.view().ring.sorted_tokens();
+    let owner = |t: i64| c.natural_replicas(&rf1, Token(t))[0];
+    let first_owner = owner(ring[0]);
+    let down =
+        nodes.iter().map(|n| n.coordinator.local()).find(|e| *e != first_owner && *e != c.local()).unwrap();
+    let first_down = ring.iter().position(|t| owner(*t) == down).unwrap();
+    // Keys up to the token before the down node's first piece are all on live nodes.
+    let reachable =
+        if first_down == 0 { 0 } else { expected.iter().filter(|t| t.0 <= ring[first_down - 1]).count() };
+    c.update_view(|v| {
+        v.live.remove(&down);
+    });
+    assert!(reachable > 0, "the tokens (seed 7) put data before the down node's first piece");
+    let some = c.scan(&rf1, &scan(reachable, usize::MAX), ConsistencyLevel::One).unwrap();
+    assert_eq!(some.iter().map(|p| p.key.token).collect::<Vec<_>>(), expected[..reachable]);
+    let err = c.scan(&rf1, &scan(usize::MAX, usize::MAX), ConsistencyLevel::One).unwrap_err();
+    assert!(matches!(err, Error::Unavailable { required: 1, alive: 0, .. }), "{err:?}");
     for n in &nodes {
         n.service.shutdown();
     }
