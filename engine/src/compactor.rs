@@ -766,7 +766,7 @@ fn finish_writer(inner: &Inner, w: SsTableWriter, upper: Position, level: u8) ->
     let desc = w.descriptor().clone();
     w.finish(upper, u32::from(level))?;
     let s = SsTable::open(desc)?;
-    s.attach_cache(&inner.chunk_cache);
+    s.attach_cache(&inner.caches);
     Ok(Arc::new(s))
 }
 

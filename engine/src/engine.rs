@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::cache::{CacheStats, ChunkCache};
+use crate::cache::{CacheStats, Caches};
 use crate::clock::{Clock, SystemClock};
 use crate::clustering::KEY_END;
 use crate::commitlog::replay::{self, RecordError, ReplayReport};
@@ -69,6 +69,8 @@ pub struct EngineOptions {
     pub memtable_cleanup_threshold: f64,
     /// `file_cache_size`: memory for decompressed SSTable chunks (0 disables the cache).
     pub chunk_cache_bytes: usize,
+    /// `key_cache_size`: memory for partition index entries (0 disables the cache).
+    pub key_cache_bytes: usize,
     /// `concurrent_compactors`: background compaction threads (0: no background compaction;
     /// major compactions still run).
     pub concurrent_compactors: usize,
@@ -98,6 +100,7 @@ impl EngineOptions {
             memtable_space_bytes: 512 << 20,
             memtable_cleanup_threshold: 0.33,
             chunk_cache_bytes: 256 << 20,
+            key_cache_bytes: 100 << 20,
             concurrent_compactors: 2,
             compaction_throughput_bytes_per_sec: 64 << 20,
             sstable_slowdown_trigger: 32,
@@ -162,7 +165,7 @@ pub(crate) struct Inner {
     commit_log: CommitLog,
     pub(crate) tables: RwLock<HashMap<TableId, Arc<Table>>>,
     memtable_bytes: AtomicUsize,
-    pub(crate) chunk_cache: Arc<ChunkCache>,
+    pub(crate) caches: Caches,
     memory_lock: Mutex<()>,
     memory_freed: Condvar,
     flush_tx: Mutex<Option<SyncSender<TableId>>>,
@@ -189,8 +192,8 @@ impl Engine {
         for d in [&options.data_dir, &options.commitlog_dir] {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        let chunk_cache = Arc::new(ChunkCache::new(options.chunk_cache_bytes));
-        let tables = load_tables(&options.data_dir, &chunk_cache)?;
+        let caches = Caches::new(options.chunk_cache_bytes, options.key_cache_bytes);
+        let tables = load_tables(&options.data_dir, &caches)?;
         let mut flushed: HashMap<TableId, Position> = HashMap::new();
         for (id, t) in &tables {
             let upto = t.current_view().sstables.iter().map(|s| s.stats().commitlog_upper).max();
@@ -243,7 +246,7 @@ impl Engine {
             commit_log,
             tables: RwLock::new(tables),
             memtable_bytes: AtomicUsize::new(0),
-            chunk_cache,
+            caches,
             memory_lock: Mutex::new(()),
             memory_freed: Condvar::new(),
             flush_tx: Mutex::new(None),
@@ -398,7 +401,13 @@ impl Engine {
     /// Statistics of the chunk cache (hits, misses, size).
     #[must_use]
     pub fn chunk_cache_stats(&self) -> CacheStats {
-        self.inner.chunk_cache.stats()
+        self.inner.caches.chunks.stats()
+    }
+
+    /// Statistics of the key cache (hits, misses, size).
+    #[must_use]
+    pub fn key_cache_stats(&self) -> CacheStats {
+        self.inner.caches.keys.stats()
     }
 
     /// Options of every table.
@@ -858,7 +867,7 @@ fn validate(m: &Mutation) -> Result<()> {
     Ok(())
 }
 
-fn load_tables(data_dir: &Path, cache: &Arc<ChunkCache>) -> Result<HashMap<TableId, Arc<Table>>> {
+fn load_tables(data_dir: &Path, cache: &Caches) -> Result<HashMap<TableId, Arc<Table>>> {
     let mut out = HashMap::new();
     let read = |d: &Path| std::fs::read_dir(d).map_err(|e| Error::io(d, e));
     for ks in read(data_dir)? {
@@ -989,7 +998,7 @@ fn flush_table(inner: &Inner, table: &Arc<Table>, upto: Option<Position>) -> Res
     }
     let pending: Vec<(Arc<Memtable>, Position)> = table.current_view().flushing.clone();
     for (memtable, position) in pending {
-        let sstable = write_sstable(table, &memtable, position, &inner.chunk_cache)?;
+        let sstable = write_sstable(table, &memtable, position, &inner.caches)?;
         {
             let mut view = table.view.write();
             let mut next = View::clone(&view);
@@ -1012,7 +1021,7 @@ fn write_sstable(
     table: &Table,
     memtable: &Memtable,
     position: Position,
-    cache: &Arc<ChunkCache>,
+    cache: &Caches,
 ) -> Result<Option<Arc<SsTable>>> {
     if memtable.is_empty() {
         return Ok(None);

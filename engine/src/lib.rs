@@ -27,7 +27,7 @@ pub mod table;
 pub mod token;
 pub mod txnlog;
 
-pub use cache::{CacheStats, ChunkCache};
+pub use cache::{CacheStats, Caches, ChunkCache, KeyCache};
 pub use cell::{Cell, DeletionTime, LivenessInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use clustering::{Bound, ClusteringBuilder, Order, Slice};

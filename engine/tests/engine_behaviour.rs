@@ -363,6 +363,35 @@ fn repeated_reads_are_served_by_the_chunk_cache() {
 }
 
 #[test]
+fn the_key_cache_serves_repeated_reads_and_follows_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, t) = open_with_table(dir.path());
+    for round in 0..2 {
+        for i in 0..100 {
+            engine.apply(insert(t, pk(i), 1, 10 + round, &format!("v{round}"))).unwrap();
+        }
+        engine.flush(t).unwrap();
+    }
+    // Each read looks the key up in both SSTables: misses first, hits after.
+    let before = engine.key_cache_stats();
+    assert_eq!(visible(&engine, t, pk(7)), vec![(ck(1), "v1".to_string())]);
+    let first = engine.key_cache_stats();
+    assert_eq!((first.hits - before.hits, first.misses - before.misses), (0, 2));
+    for _ in 0..10 {
+        assert_eq!(visible(&engine, t, pk(7)), vec![(ck(1), "v1".to_string())]);
+    }
+    let again = engine.key_cache_stats();
+    assert_eq!((again.hits - first.hits, again.misses - first.misses), (20, 0));
+    // After a compaction the new SSTable has its own entries; the old ones are never served.
+    engine.apply(insert(t, pk(7), 1, 20, "v2")).unwrap();
+    engine.compact(t).unwrap();
+    assert_eq!(visible(&engine, t, pk(7)), vec![(ck(1), "v2".to_string())]);
+    let after = engine.key_cache_stats();
+    assert_eq!((after.hits - again.hits, after.misses - again.misses), (0, 1));
+    assert!(after.entries >= 3 && after.size_bytes <= after.capacity_bytes, "{after:?}");
+}
+
+#[test]
 fn a_batch_is_replayed_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let t2 = sibyl_engine::TableId(uuid::Uuid::from_u128(43));

@@ -53,6 +53,10 @@ pub struct NodeConfig {
     pub file_cache_size: Option<String>,
     /// Older spelling, in MiB.
     pub file_cache_size_in_mb: Option<u64>,
+    /// Memory for partition index entries, e.g. `100MiB` (0 disables the cache).
+    pub key_cache_size: Option<String>,
+    /// Older spelling, in MiB.
+    pub key_cache_size_in_mb: Option<u64>,
     /// Background compaction threads (0 turns background compaction off).
     pub concurrent_compactors: Option<u32>,
     /// Input bytes per second all compactions may read, e.g. `64MiB/s` (`0MiB/s` = unlimited).
@@ -286,6 +290,9 @@ impl NodeConfig {
         }
         if let Some(b) = either_size("file_cache_size", &self.file_cache_size, self.file_cache_size_in_mb)? {
             o.chunk_cache_bytes = usize::try_from(b).context("file_cache_size is too large")?;
+        }
+        if let Some(b) = either_size("key_cache_size", &self.key_cache_size, self.key_cache_size_in_mb)? {
+            o.key_cache_bytes = usize::try_from(b).context("key_cache_size is too large")?;
         }
         if let Some(n) = self.concurrent_compactors {
             if n > 64 {
@@ -563,6 +570,9 @@ mod tests {
         assert_eq!(o.concurrent_compactors, 2);
         assert_eq!(o.compaction_throughput_bytes_per_sec, 64 << 20);
         assert_eq!((o.sstable_slowdown_trigger, o.sstable_stop_trigger), (32, 64));
+        assert_eq!(o.key_cache_bytes, 100 << 20);
+        let old = NodeConfig::parse("key_cache_size_in_mb: 0\n", "test").unwrap().engine_options().unwrap();
+        assert_eq!(old.key_cache_bytes, 0);
     }
 
     #[test]

@@ -45,8 +45,8 @@ pub struct SsTable {
     created_at_seconds: u32,
     /// Chunks decompressed by reads (for tests and statistics).
     chunks_read: AtomicU64,
-    /// The engine's chunk cache and this SSTable's id in it.
-    cache: std::sync::OnceLock<(Arc<crate::cache::ChunkCache>, u64)>,
+    /// The engine's caches and this SSTable's id in them.
+    cache: std::sync::OnceLock<(crate::cache::Caches, u64)>,
 }
 
 fn map(path: &std::path::Path) -> Result<Mmap> {
@@ -195,10 +195,10 @@ impl SsTable {
         self.size_on_disk
     }
 
-    /// Serves this SSTable's chunks through `cache` from now on.
-    pub fn attach_cache(&self, cache: &Arc<crate::cache::ChunkCache>) {
-        if cache.is_enabled() {
-            let _ = self.cache.set((Arc::clone(cache), cache.register()));
+    /// Serves this SSTable's chunks and index entries through `caches` from now on.
+    pub fn attach_cache(&self, caches: &crate::cache::Caches) {
+        if caches.is_enabled() {
+            let _ = self.cache.set((caches.clone(), caches.register()));
         }
     }
 
@@ -221,8 +221,24 @@ impl SsTable {
         Error::corruption(self.desc.path(Component::Index), e.offset as u64, e.reason)
     }
 
-    /// Finds a partition's index entry.
+    /// Finds a partition's index entry (through the key cache when it is attached).
     pub fn find(&self, key: &DecoratedKey) -> Result<Option<IndexEntry>> {
+        let Some((caches, id)) = self.cache.get().filter(|(c, _)| c.keys.is_enabled()) else {
+            return self.find_in_index(key);
+        };
+        if let Some(entry) = caches.keys.get(*id, key) {
+            return Ok(Some(entry));
+        }
+        let found = self.find_in_index(key)?;
+        if let Some(entry) = &found {
+            caches.keys.insert(*id, entry);
+        }
+        Ok(found)
+    }
+
+    /// Finds a partition's index entry: the summary, then at most `SUMMARY_INTERVAL` entries
+    /// of `Index.db`.
+    fn find_in_index(&self, key: &DecoratedKey) -> Result<Option<IndexEntry>> {
         let i = self.summary.partition_point(|(k, _)| k <= key);
         if i == 0 {
             return Ok(None);
@@ -368,7 +384,7 @@ impl DataCursor {
             return Err(self.corruption("read past the last chunk"));
         }
         let t = Arc::clone(&self.table);
-        let cache = t.cache.get();
+        let cache = t.cache.get().map(|(c, id)| (&c.chunks, id));
         let chunk_no = u32::try_from(index).unwrap_or(u32::MAX);
         if let Some((cache, id)) = cache {
             if let Some(chunk) = cache.get(*id, chunk_no) {

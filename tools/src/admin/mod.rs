@@ -312,6 +312,7 @@ fn info(state: &AdminState) -> String {
     let exec = &state.executor;
     let local = exec.local();
     let cache = exec.engine().chunk_cache_stats();
+    let keys = exec.engine().key_cache_stats();
     let mut out = String::new();
     let _ = writeln!(out, "ID                     : {}", local.host_id);
     let _ = writeln!(out, "Gossip active          : true");
@@ -328,6 +329,16 @@ fn info(state: &AdminState) -> String {
         cache.hits,
         cache.hits + cache.misses,
         cache.hit_rate()
+    );
+    let _ = writeln!(
+        out,
+        "Key Cache              : entries {}, size {}, capacity {}, {} hits, {} requests, {:.3} recent hit rate",
+        keys.entries,
+        nodetool::human_bytes(keys.size_bytes as f64),
+        nodetool::human_bytes(keys.capacity_bytes as f64),
+        keys.hits,
+        keys.hits + keys.misses,
+        keys.hit_rate()
     );
     let _ = writeln!(
         out,
@@ -623,6 +634,25 @@ fn metrics(state: &AdminState) -> String {
         "counter",
         "Chunk cache misses.",
         vec![(String::new(), cache.misses as f64)],
+    );
+    let keys = exec.engine().key_cache_stats();
+    metric(
+        "sibyl_key_cache_hits_total",
+        "counter",
+        "Key cache hits (partition index lookups skipped).",
+        vec![(String::new(), keys.hits as f64)],
+    );
+    metric(
+        "sibyl_key_cache_misses_total",
+        "counter",
+        "Key cache misses.",
+        vec![(String::new(), keys.misses as f64)],
+    );
+    metric(
+        "sibyl_key_cache_entries",
+        "gauge",
+        "Key cache entries.",
+        vec![(String::new(), keys.entries as f64)],
     );
     out
 }
