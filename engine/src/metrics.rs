@@ -140,37 +140,34 @@ impl HistogramSnapshot {
         self.counts.iter().rposition(|c| *c > 0).map_or(0, |i| OFFSETS.get(i).copied().unwrap_or(u64::MAX))
     }
 
-    /// [`HistogramSnapshot::mean`] without rounding (small values such as SSTables per read
-    /// have exact buckets, so this is their true mean).
-    #[must_use]
-    pub fn mean_f64(&self) -> f64 {
-        let total = self.count();
-        if total == 0 {
-            return 0.0;
-        }
-        let sum: f64 = self
-            .counts
-            .iter()
-            .zip(OFFSETS.iter().chain(std::iter::once(&OFFSETS[BUCKETS - 1])))
-            .map(|(c, o)| *c as f64 * *o as f64)
-            .sum();
-        sum / total as f64
-    }
-
-    /// Mean of the bucket bounds weighted by their counts (Cassandra's estimate; 0 when empty).
-    #[must_use]
-    pub fn mean(&self) -> u64 {
-        let total = self.count();
-        if total == 0 {
-            return 0;
-        }
-        let sum: u128 = self
+    /// The bucket bounds weighted by their counts, summed, and the count.
+    fn weighted_sum(&self) -> (u128, u64) {
+        let sum = self
             .counts
             .iter()
             .zip(OFFSETS.iter().chain(std::iter::once(&OFFSETS[BUCKETS - 1])))
             .map(|(c, o)| u128::from(*c) * u128::from(*o))
             .sum();
-        u64::try_from(sum / u128::from(total)).unwrap_or(u64::MAX)
+        (sum, self.count())
+    }
+
+    /// [`HistogramSnapshot::mean`] without rounding (small values such as SSTables per read
+    /// have exact buckets, so this is their true mean).
+    #[must_use]
+    pub fn mean_f64(&self) -> f64 {
+        match self.weighted_sum() {
+            (_, 0) => 0.0,
+            (sum, total) => sum as f64 / total as f64,
+        }
+    }
+
+    /// Mean of the bucket bounds weighted by their counts (Cassandra's estimate; 0 when empty).
+    #[must_use]
+    pub fn mean(&self) -> u64 {
+        match self.weighted_sum() {
+            (_, 0) => 0,
+            (sum, total) => u64::try_from(sum / u128::from(total)).unwrap_or(u64::MAX),
+        }
     }
 }
 

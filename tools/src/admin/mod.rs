@@ -622,38 +622,22 @@ fn metrics(state: &AdminState) -> String {
     metric("sibyl_table_local_reads_total", "counter", "Partition reads served by this replica.", reads);
     metric("sibyl_table_local_writes_total", "counter", "Mutations applied by this replica.", writes);
     metric("sibyl_table_sstables", "gauge", "Live SSTables of the table.", sstables);
-    let cache = exec.engine().chunk_cache_stats();
-    metric(
-        "sibyl_chunk_cache_hits_total",
-        "counter",
-        "Chunk cache hits.",
-        vec![(String::new(), cache.hits as f64)],
-    );
-    metric(
-        "sibyl_chunk_cache_misses_total",
-        "counter",
-        "Chunk cache misses.",
-        vec![(String::new(), cache.misses as f64)],
-    );
+    let chunks = exec.engine().chunk_cache_stats();
     let keys = exec.engine().key_cache_stats();
-    metric(
-        "sibyl_key_cache_hits_total",
-        "counter",
-        "Key cache hits (partition index lookups skipped).",
-        vec![(String::new(), keys.hits as f64)],
-    );
-    metric(
-        "sibyl_key_cache_misses_total",
-        "counter",
-        "Key cache misses.",
-        vec![(String::new(), keys.misses as f64)],
-    );
-    metric(
-        "sibyl_key_cache_entries",
-        "gauge",
-        "Key cache entries.",
-        vec![(String::new(), keys.entries as f64)],
-    );
+    for (name, kind, help, value) in [
+        ("sibyl_chunk_cache_hits_total", "counter", "Chunk cache hits.", chunks.hits),
+        ("sibyl_chunk_cache_misses_total", "counter", "Chunk cache misses.", chunks.misses),
+        (
+            "sibyl_key_cache_hits_total",
+            "counter",
+            "Key cache hits (partition index lookups skipped).",
+            keys.hits,
+        ),
+        ("sibyl_key_cache_misses_total", "counter", "Key cache misses.", keys.misses),
+        ("sibyl_key_cache_entries", "gauge", "Key cache entries.", keys.entries),
+    ] {
+        metric(name, kind, help, vec![(String::new(), value as f64)]);
+    }
     out
 }
 
