@@ -664,7 +664,7 @@ fn merge(
                 continue;
             }
             let Some((entry, next)) = c.head.take() else { continue };
-            let (h, cursor) = c.sstable.read_header_after(&entry, c.last.as_ref())?;
+            let (h, cursor) = c.sstable.read_header_uncached(&entry, c.last.as_ref())?;
             c.last = Some(cursor.clone());
             header.merge(h);
             consumed += entry.length;

@@ -84,8 +84,14 @@ fn size_tiered_merges_four_flushes_and_keeps_the_newest_values() {
         f.engine.flush(f.table).unwrap();
     }
     assert_eq!(f.engine.sstables(f.table).unwrap().len(), 4);
+    // A key read before the compaction keeps its chunks cached; the compaction's own reads add
+    // none (a one-pass merge would only evict what readers use).
+    assert_eq!(visible(&f.engine, f.table, pk(0)), vec![(ck(1), "v3".to_string())]);
+    let cached = f.engine.chunk_cache_stats().entries;
+    assert!(cached > 0);
     assert_eq!(f.engine.compact_pending(f.table).unwrap(), 1);
     assert_eq!(f.engine.sstables(f.table).unwrap().len(), 1);
+    assert_eq!(f.engine.chunk_cache_stats().entries, cached, "compaction filled the chunk cache");
     for k in 0..50u64 {
         assert_eq!(visible(&f.engine, f.table, pk(k)), vec![(ck(1), "v3".to_string())]);
     }

@@ -324,8 +324,27 @@ impl SsTable {
         entry: &IndexEntry,
         previous: Option<&RowCursor>,
     ) -> Result<(PartitionHeader, RowCursor)> {
+        self.read_header_with(entry, previous, true)
+    }
+
+    /// [`SsTable::read_header_after`] for compaction: chunks found in the chunk cache are used,
+    /// but the chunks it decompresses are not added to it.
+    pub fn read_header_uncached(
+        self: &Arc<Self>,
+        entry: &IndexEntry,
+        previous: Option<&RowCursor>,
+    ) -> Result<(PartitionHeader, RowCursor)> {
+        self.read_header_with(entry, previous, false)
+    }
+
+    fn read_header_with(
+        self: &Arc<Self>,
+        entry: &IndexEntry,
+        previous: Option<&RowCursor>,
+        populate_cache: bool,
+    ) -> Result<(PartitionHeader, RowCursor)> {
         let end = entry.position + entry.length;
-        let mut c = DataCursor::new(Arc::clone(self), entry.position, end);
+        let mut c = DataCursor::new(Arc::clone(self), entry.position, end, populate_cache);
         if let Some(p) = previous.filter(|p| Arc::ptr_eq(&p.cursor.table, self)) {
             c.chunk_index = p.cursor.chunk_index;
             c.chunk = Arc::clone(&p.cursor.chunk);
@@ -361,11 +380,14 @@ struct DataCursor {
     chunk_index: usize,
     /// The decompressed chunk, shared by clones of the cursor.
     chunk: Arc<Vec<u8>>,
+    /// Whether chunks it decompresses go into the chunk cache (not for compaction, whose
+    /// one-pass reads would evict what readers use).
+    populate_cache: bool,
 }
 
 impl DataCursor {
-    fn new(table: Arc<SsTable>, pos: u64, end: u64) -> DataCursor {
-        DataCursor { table, pos, end, chunk_index: usize::MAX, chunk: Arc::new(Vec::new()) }
+    fn new(table: Arc<SsTable>, pos: u64, end: u64, populate_cache: bool) -> DataCursor {
+        DataCursor { table, pos, end, chunk_index: usize::MAX, chunk: Arc::new(Vec::new()), populate_cache }
     }
 
     fn corruption(&self, reason: &str) -> Error {
@@ -407,7 +429,7 @@ impl DataCursor {
             .read_chunk(&t.data, index, buf)
             .map_err(|(offset, reason)| Error::corruption(t.desc.path(Component::Data), offset, reason))?;
         self.chunk_index = index;
-        if let Some((cache, id)) = cache {
+        if let Some((cache, id)) = cache.filter(|_| self.populate_cache) {
             cache.insert(*id, chunk_no, Arc::clone(&self.chunk));
         }
         Ok(())
