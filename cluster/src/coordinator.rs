@@ -21,7 +21,7 @@
 //! Everything here is synchronous: the CQL executor calls it from a blocking thread, and it
 //! waits for replicas on a condition variable. It never blocks a tokio worker.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -29,10 +29,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
 use sibyl_engine::{Mutation, PartitionData, ReadCommand, ScanCommand, ScanStart, Token};
+use uuid::Uuid;
 
 use crate::consistency::{plan_read, plan_write, ConsistencyLevel, PlanError, ReplicaPlan};
 use crate::endpoint::{Endpoint, Location};
 use crate::error::{Error, Result, WriteType};
+use crate::hints::{HintDecision, HintsService};
 use crate::messaging::{MessagingService, RequestError};
 use crate::replication::ReplicationStrategy;
 use crate::resolver::{digest, merge_ranges, merge_versions, repair_mutation};
@@ -74,6 +76,18 @@ pub struct ClusterView {
     pub ring: TokenMetadata,
     /// Nodes currently believed alive (this node always is).
     pub live: HashSet<Endpoint>,
+    /// Host ids of the nodes (hints are kept by host id, as in Cassandra).
+    pub host_ids: HashMap<Endpoint, Uuid>,
+    /// Since when each node not alive has been seen down (for `max_hint_window`).
+    pub down_since: HashMap<Endpoint, Instant>,
+}
+
+impl ClusterView {
+    /// The endpoint holding `host`, if it is a member.
+    #[must_use]
+    pub fn endpoint_of(&self, host: Uuid) -> Option<Endpoint> {
+        self.host_ids.iter().find(|(_, h)| **h == host).map(|(ep, _)| *ep)
+    }
 }
 
 /// The coordinator of one node.
@@ -84,6 +98,7 @@ pub struct Coordinator {
     storage: Arc<dyn Storage>,
     view: RwLock<ClusterView>,
     messaging: OnceLock<MessagingService>,
+    hints: OnceLock<Arc<HintsService>>,
     timeouts: Timeouts,
     stats: Mutex<CoordinatorStats>,
 }
@@ -190,8 +205,14 @@ impl Coordinator {
             local,
             local_location,
             storage,
-            view: RwLock::new(ClusterView { ring, live }),
+            view: RwLock::new(ClusterView {
+                ring,
+                live,
+                host_ids: HashMap::new(),
+                down_since: HashMap::new(),
+            }),
             messaging: OnceLock::new(),
+            hints: OnceLock::new(),
             timeouts,
             stats: Mutex::new(CoordinatorStats::default()),
         }
@@ -202,6 +223,20 @@ impl Coordinator {
         if self.messaging.set(messaging).is_err() {
             tracing::warn!("messaging attached twice; keeping the first");
         }
+    }
+
+    /// Gives the coordinator a hints service (once, when the node starts); without one no
+    /// hints are stored and ANY needs a live replica.
+    pub fn attach_hints(&self, hints: Arc<HintsService>) {
+        if self.hints.set(hints).is_err() {
+            tracing::warn!("hints attached twice; keeping the first");
+        }
+    }
+
+    /// The hints service, if attached.
+    #[must_use]
+    pub fn hints(&self) -> Option<&Arc<HintsService>> {
+        self.hints.get()
     }
 
     /// This node.
@@ -227,6 +262,15 @@ impl Coordinator {
         let mut v = self.view.write();
         f(&mut v);
         v.live.insert(self.local);
+        // Downtime for max_hint_window: from when this node first saw the endpoint not alive.
+        let now = Instant::now();
+        let ClusterView { ring, live, down_since, .. } = &mut *v;
+        down_since.retain(|ep, _| !live.contains(ep));
+        for ep in ring.endpoints() {
+            if !live.contains(&ep) {
+                down_since.entry(ep).or_insert(now);
+            }
+        }
     }
 
     /// Counters.
@@ -334,6 +378,10 @@ impl Coordinator {
 
     /// Writes mutations at `cl`. Mutations with the same replicas travel together; the call
     /// returns when every group reached its level.
+    ///
+    /// Natural replicas that are down get a hint (see [`crate::hints`]), and so does a contacted
+    /// replica that does not acknowledge in time. With ANY and no replica alive, a stored hint
+    /// is the acknowledgement.
     pub fn write(
         &self,
         strategy: &ReplicationStrategy,
@@ -343,14 +391,29 @@ impl Coordinator {
     ) -> Result<()> {
         self.stats.lock().writes += 1;
         let mut groups: BTreeMap<Vec<Endpoint>, (ReplicaPlan, Vec<Mutation>)> = BTreeMap::new();
+        let mut hints: BTreeMap<Endpoint, (Arc<HintsService>, Uuid, Vec<Mutation>)> = BTreeMap::new();
+        let mut hint_only = 0usize;
         // Plan everything first: Unavailable must come before anything is written.
         for m in mutations {
             let plan = self.plan_write(strategy, cl, Token::of_key(&m.update.key))?;
+            let mut hinted = false;
+            {
+                let view = self.view.read();
+                for ep in plan.natural.iter().filter(|e| !plan.live.contains(e)) {
+                    if let Some((service, host)) = self.hint_target(&view, *ep, true) {
+                        hints.entry(*ep).or_insert_with(|| (service, host, Vec::new())).2.push(m.clone());
+                        hinted = true;
+                    }
+                }
+            }
             if plan.contacts.is_empty() {
-                // ANY with every replica down: Cassandra stores a hint on the coordinator.
-                // Hinted handoff is not built yet, so the write is refused rather than lost.
-                self.stats.lock().unavailables += 1;
-                return Err(Error::Unavailable { consistency: cl, required: 1, alive: 0 });
+                // ANY with every replica down: only a hint can acknowledge it (Cassandra).
+                if !hinted {
+                    self.stats.lock().unavailables += 1;
+                    return Err(Error::Unavailable { consistency: cl, required: 1, alive: 0 });
+                }
+                hint_only += 1;
+                continue;
             }
             groups.entry(plan.contacts.clone()).or_insert_with(|| (plan, Vec::new())).1.push(m);
         }
@@ -362,14 +425,27 @@ impl Coordinator {
             if !remote.is_empty() {
                 let payload = verbs::encode_mutations(&group);
                 let messaging = self.messaging()?;
+                // Kept for a hint if a replica does not acknowledge.
+                let shared = self.hints.get().map(|_| Arc::new(group.clone()));
                 for ep in remote {
                     let c = Arc::clone(&collector);
+                    let on_timeout = shared.as_ref().and_then(|g| {
+                        let (service, host) = self.hint_target(&self.view.read(), ep, false)?;
+                        Some((service, host, Arc::clone(g), Arc::clone(&self.storage)))
+                    });
                     messaging.send_request(
                         ep,
                         verbs::MUTATION,
                         payload.clone(),
                         self.timeouts.write,
-                        Box::new(move |r| c.push(ep, r.map(|_| ()).map_err(|e| request_error(&e)))),
+                        Box::new(move |r| {
+                            if let (Err(e), Some((service, host, group, storage))) = (&r, on_timeout) {
+                                if hint_worthy(e) {
+                                    service.write(host, &group, |t| gc_grace(storage.as_ref(), t));
+                                }
+                            }
+                            c.push(ep, r.map(|_| ()).map_err(|e| request_error(&e)));
+                        }),
                     );
                 }
             }
@@ -381,6 +457,18 @@ impl Coordinator {
                 collector.push(self.local, r.map_err(|e| e.to_string()));
             }
             pending.push((plan, contacts.len(), collector));
+        }
+        let mut hint_only_stored = false;
+        for (ep, (service, host, group)) in hints {
+            let stored = service.write(host, &group, |t| gc_grace(self.storage.as_ref(), t));
+            hint_only_stored |= stored;
+            tracing::trace!(replica = %ep, mutations = group.len(), stored, "hinted a down replica");
+        }
+        if hint_only > 0 && !hint_only_stored {
+            // The hint could not be written (disk error or the per-host cap): nothing holds
+            // the write.
+            self.stats.lock().timeouts += 1;
+            return Err(Error::WriteTimeout { consistency: cl, received: 0, block_for: 1, write_type });
         }
         for (plan, sent, collector) in pending {
             let block_for = plan.block_for;
@@ -398,6 +486,30 @@ impl Coordinator {
             return Err(Error::WriteTimeout { consistency: cl, received: ok, block_for, write_type });
         }
         Ok(())
+    }
+
+    /// The hints service and host id to hint `ep` with, if it gets hints now. `down` says
+    /// whether the replica is down (its downtime counts against `max_hint_window`) or only
+    /// failed to acknowledge.
+    fn hint_target(&self, view: &ClusterView, ep: Endpoint, down: bool) -> Option<(Arc<HintsService>, Uuid)> {
+        let service = self.hints.get()?;
+        let Some(host) = view.host_ids.get(&ep) else {
+            tracing::debug!(replica = %ep, "no host id known for a replica; cannot hint it");
+            return None;
+        };
+        let downtime = if down {
+            view.down_since.get(&ep).map_or(Duration::ZERO, Instant::elapsed)
+        } else {
+            Duration::ZERO
+        };
+        let dc = Self::location_of(view, ep).dc;
+        match service.decide(&dc, downtime) {
+            HintDecision::Hint => Some((Arc::clone(service), *host)),
+            other => {
+                tracing::trace!(replica = %ep, decision = ?other, "not hinting");
+                None
+            }
+        }
     }
 
     /// Reads one partition at `cl`.
@@ -854,6 +966,19 @@ fn read_complete(a: &ReadAnswers, block_for: usize, sent: usize) -> bool {
 
 fn request_error(e: &RequestError) -> String {
     e.to_string()
+}
+
+/// Whether a replica's failure to acknowledge a write earns it a hint: silence, a request that
+/// could not be sent, or an error answer (e.g. overloaded); not this node shutting down.
+fn hint_worthy(e: &RequestError) -> bool {
+    matches!(e, RequestError::Timeout | RequestError::Overloaded | RequestError::Failed { .. })
+}
+
+/// Cassandra's default `gc_grace_seconds`, for tables the storage does not know.
+const DEFAULT_GC_GRACE_SECONDS: u32 = 864_000;
+
+fn gc_grace(storage: &dyn Storage, table: sibyl_engine::TableId) -> u32 {
+    storage.gc_grace_seconds(table).unwrap_or(DEFAULT_GC_GRACE_SECONDS)
 }
 
 #[cfg(test)]

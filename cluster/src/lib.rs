@@ -22,6 +22,7 @@ pub mod endpoint;
 pub mod error;
 pub mod failure_detector;
 pub mod gossip;
+pub mod hints;
 pub mod messaging;
 pub mod replication;
 pub mod resolver;

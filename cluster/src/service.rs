@@ -28,6 +28,7 @@ use uuid::Uuid;
 use crate::coordinator::Coordinator;
 use crate::endpoint::{Endpoint, Location};
 use crate::gossip::{ApplicationState, GossipEvent, GossipMessage, Gossiper};
+use crate::hints::HintTarget;
 use crate::messaging::{InboundHandler, MessagingConfig, MessagingService, Responder, Verb};
 use crate::verbs::{self, ReadRequest, ReadResponse};
 
@@ -201,6 +202,13 @@ impl ClusterService {
             unreachable: Mutex::new(HashSet::new()),
         });
         let _ = handler.inner.set(Arc::downgrade(&inner));
+        if let Some(hints) = inner.coordinator.hints() {
+            let target = Arc::new(Delivery {
+                coordinator: Arc::downgrade(&inner.coordinator),
+                messaging: inner.messaging.clone(),
+            });
+            hints.start_dispatcher(target);
+        }
         tracing::info!(endpoint = %inner.config.local, seeds = ?inner.config.seeds, "cluster service started");
         let weak = Arc::downgrade(&inner);
         tokio::spawn(async move {
@@ -272,8 +280,11 @@ impl ClusterService {
         set_state(&mut self.inner.gossiper.lock(), ApplicationState::Schema, version);
     }
 
-    /// Stops messaging (the node is shutting down).
+    /// Stops hint delivery and messaging (the node is shutting down).
     pub fn shutdown(&self) {
+        if let Some(hints) = self.inner.coordinator.hints() {
+            hints.shutdown();
+        }
         self.inner.messaging.shutdown();
     }
 }
@@ -446,6 +457,9 @@ impl Inner {
         };
         self.coordinator.update_view(|view| {
             for p in &infos {
+                if let Some(host) = p.host_id {
+                    view.host_ids.insert(p.endpoint, host);
+                }
                 if p.status == "NORMAL" && !p.tokens.is_empty() {
                     view.ring.update_normal_tokens(p.endpoint, &p.tokens);
                     view.ring.set_location(p.endpoint, p.location.clone());
@@ -469,6 +483,12 @@ impl Inner {
             }
         }
         drop(peers);
+        if let Some(hints) = self.coordinator.hints() {
+            if flipped.iter().any(|p| p.up) {
+                // A node came back: deliver what it missed.
+                hints.wake();
+            }
+        }
         for p in flipped {
             self.hooks.peer_status(&p, p.up);
         }
@@ -492,7 +512,12 @@ impl Inner {
                 self.send_gossip(out);
                 self.handle_events(events);
             }
-            verbs::MUTATION | verbs::READ | verbs::RANGE_READ | verbs::SCHEMA_PUSH | verbs::SCHEMA_PULL => {
+            verbs::MUTATION
+            | verbs::HINT
+            | verbs::READ
+            | verbs::RANGE_READ
+            | verbs::SCHEMA_PUSH
+            | verbs::SCHEMA_PULL => {
                 let Ok(permit) = Arc::clone(&self.replica_slots).try_acquire_owned() else {
                     responder.fail(format!(
                         "{} is overloaded: {MAX_CONCURRENT_REPLICA_REQUESTS} replica requests in flight",
@@ -528,6 +553,25 @@ impl Inner {
                 storage.apply(m).map_err(|e| e.to_string())?;
                 Ok(Some(Bytes::new()))
             }
+            verbs::HINT => {
+                let m = verbs::decode_mutations(payload).map_err(|e| format!("bad hint: {e}"))?;
+                match storage.apply(m) {
+                    Ok(()) => {}
+                    Err(sibyl_engine::Error::UnknownTable(_)) => {
+                        // A table dropped since the hint was written: its hints can never apply
+                        // and are dropped, as Cassandra does; the others apply one by one.
+                        let m = verbs::decode_mutations(payload).map_err(|e| format!("bad hint: {e}"))?;
+                        for one in m {
+                            match storage.apply(vec![one]) {
+                                Ok(()) | Err(sibyl_engine::Error::UnknownTable(_)) => {}
+                                Err(e) => return Err(e.to_string()),
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+                Ok(Some(Bytes::new()))
+            }
             verbs::READ => {
                 let req = ReadRequest::decode(payload).map_err(|e| format!("bad read: {e}"))?;
                 let data = storage.read(&req.command).map_err(|e| e.to_string())?;
@@ -551,6 +595,39 @@ impl Inner {
             verbs::SCHEMA_PULL => Ok(Some(verbs::encode_mutations(&self.hooks.schema_mutations()?))),
             _ => Err("unknown verb".into()),
         }
+    }
+}
+
+/// Hint delivery through this node's view and messaging.
+#[derive(Debug)]
+struct Delivery {
+    coordinator: std::sync::Weak<Coordinator>,
+    messaging: MessagingService,
+}
+
+impl HintTarget for Delivery {
+    fn endpoint_of(&self, host: Uuid) -> Option<(Endpoint, bool)> {
+        let view = self.coordinator.upgrade()?.view();
+        let ep = view.endpoint_of(host)?;
+        Some((ep, view.live.contains(&ep)))
+    }
+
+    fn ring_size(&self) -> usize {
+        self.coordinator.upgrade().map_or(1, |c| c.view().ring.endpoints().len())
+    }
+
+    fn deliver(&self, to: Endpoint, page: &[Mutation], timeout: Duration) -> Result<(), String> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.messaging.send_request(
+            to,
+            verbs::HINT,
+            verbs::encode_mutations(page),
+            timeout,
+            Box::new(move |r| {
+                let _ = tx.send(r.map(|_| ()).map_err(|e| e.to_string()));
+            }),
+        );
+        rx.recv_timeout(timeout + Duration::from_secs(1)).unwrap_or_else(|_| Err("no answer".into()))
     }
 }
 

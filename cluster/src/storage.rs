@@ -4,7 +4,7 @@
 //! and scan a token range. [`Storage`] is implemented by [`sibyl_engine::Engine`]; a simulation
 //! can implement it with an in-memory model.
 
-use sibyl_engine::{Engine, Mutation, PartitionData, ReadCommand, ScanCommand};
+use sibyl_engine::{Engine, Mutation, PartitionData, ReadCommand, ScanCommand, TableId};
 
 /// What the cluster layer needs from storage. Every method may block on disk.
 pub trait Storage: Send + Sync + std::fmt::Debug {
@@ -14,6 +14,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn read(&self, cmd: &ReadCommand) -> sibyl_engine::Result<Option<PartitionData>>;
     /// Scans a token range.
     fn scan(&self, cmd: &ScanCommand) -> sibyl_engine::Result<Vec<PartitionData>>;
+    /// A table's `gc_grace_seconds` (a hint older than it is dropped); `None` if unknown.
+    fn gc_grace_seconds(&self, table: TableId) -> Option<u32> {
+        let _ = table;
+        None
+    }
 }
 
 impl Storage for Engine {
@@ -27,5 +32,9 @@ impl Storage for Engine {
 
     fn scan(&self, cmd: &ScanCommand) -> sibyl_engine::Result<Vec<PartitionData>> {
         Engine::scan(self, cmd)
+    }
+
+    fn gc_grace_seconds(&self, table: TableId) -> Option<u32> {
+        self.table_options(table).map(|o| o.gc_grace_seconds)
     }
 }

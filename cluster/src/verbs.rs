@@ -8,6 +8,7 @@
 //! payload          := version u8 (=1) | body
 //! mutation_req     := count varint | (len varint | mutation)*      (engine's mutation encoding)
 //! mutation_rsp     := (empty)
+//! hint_req         := mutation_req                                  (hints being delivered)
 //! read_req         := digest_only u8 | read_command
 //! read_rsp         := 0 u8 | digest 16 bytes  |  1 u8 | has u8 | [partition]
 //! range_req        := scan_command
@@ -54,6 +55,8 @@ pub const MUTATION: Verb = Verb(10);
 pub const READ: Verb = Verb(11);
 /// Scan a token range (request).
 pub const RANGE_READ: Verb = Verb(12);
+/// Deliver hints: apply mutations a replica missed (request; the response is empty).
+pub const HINT: Verb = Verb(13);
 /// A schema change pushed to every live node (one-way).
 pub const SCHEMA_PUSH: Verb = Verb(20);
 /// Ask a node for its whole schema (request).
@@ -69,6 +72,7 @@ pub fn verb_name(verb: Verb) -> &'static str {
         MUTATION => "MUTATION",
         READ => "READ",
         RANGE_READ => "RANGE_READ",
+        HINT => "HINT",
         SCHEMA_PUSH => "SCHEMA_PUSH",
         SCHEMA_PULL => "SCHEMA_PULL",
         _ => "UNKNOWN",

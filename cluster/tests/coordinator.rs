@@ -4,58 +4,16 @@
 //! the counts the protocol reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::collections::BTreeSet;
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use rand::SeedableRng;
+use common::{read_cmd, simple, start_cluster, start_cluster_with, value, write, TABLE};
 use sibyl_cluster::messaging::{FilterAction, FilterContext};
-use sibyl_cluster::ring::random_tokens;
-use sibyl_cluster::{
-    ClusterConfig, ClusterHooks, ClusterService, ConsistencyLevel, Coordinator, Endpoint, Error, Location,
-    PeerInfo, ReplicationStrategy, Timeouts, WriteType,
-};
-use sibyl_engine::{
-    Cell, ColumnId, Engine, EngineOptions, Mutation, PartitionUpdate, ReadCommand, Row, ScanCommand,
-    ScanStart, TableId, TableOptions, Token,
-};
-
-#[derive(Debug)]
-struct NoSchema;
-
-impl ClusterHooks for NoSchema {
-    fn schema_version(&self) -> uuid::Uuid {
-        uuid::Uuid::from_u128(1)
-    }
-    fn schema_mutations(&self) -> Result<Vec<Mutation>, String> {
-        Ok(Vec::new())
-    }
-    fn merge_schema(&self, _: Vec<Mutation>) -> Result<(), String> {
-        Ok(())
-    }
-    fn peer_changed(&self, _: &PeerInfo) {}
-    fn peer_status(&self, _: &PeerInfo, _: bool) {}
-}
-
-const TABLE: TableId = TableId(uuid::Uuid::from_u128(42));
-
-struct Node {
-    engine: Arc<Engine>,
-    coordinator: Arc<Coordinator>,
-    service: ClusterService,
-    _dir: tempfile::TempDir,
-}
-
-fn free_endpoint() -> Endpoint {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    Endpoint(l.local_addr().unwrap())
-}
-
-fn start_cluster(rt: &tokio::runtime::Runtime, n: usize, timeouts: Timeouts) -> Vec<Node> {
-    start_cluster_with(rt, n, timeouts, |engine| engine as _)
-}
+use sibyl_cluster::{ConsistencyLevel, Error, ReplicationStrategy, Timeouts, WriteType};
+use sibyl_engine::{Engine, Mutation, ReadCommand, ScanCommand, ScanStart, Token};
 
 /// Storage that takes 30 ms per read or scan and records the most it ever ran at once.
 #[derive(Debug)]
@@ -88,75 +46,8 @@ impl sibyl_cluster::Storage for SlowStorage {
     }
 }
 
-fn start_cluster_with(
-    rt: &tokio::runtime::Runtime,
-    n: usize,
-    timeouts: Timeouts,
-    storage_of: impl Fn(Arc<Engine>) -> Arc<dyn sibyl_cluster::Storage>,
-) -> Vec<Node> {
-    let endpoints: Vec<Endpoint> = (0..n).map(|_| free_endpoint()).collect();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let mut taken = BTreeSet::new();
-    let mut nodes = Vec::new();
-    for (i, ep) in endpoints.iter().enumerate() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Arc::new(Engine::open(EngineOptions::new(dir.path())).unwrap());
-        engine.create_table(TableOptions::new(TABLE, "ks", "t")).unwrap();
-        let tokens = random_tokens(8, &mut rng, &taken);
-        taken.extend(tokens.iter().copied());
-        let storage = storage_of(Arc::clone(&engine));
-        let coordinator = Arc::new(Coordinator::new(*ep, Location::default(), &tokens, storage, timeouts));
-        let config = ClusterConfig {
-            cluster_name: "test".into(),
-            local: *ep,
-            location: Location::default(),
-            seeds: vec![endpoints[0]],
-            phi_convict_threshold: 8.0,
-            host_id: uuid::Uuid::from_u128(100 + i as u128),
-            tokens,
-            rpc_address: ep.0.ip(),
-            native_port: 9042,
-            release_version: "4.0.11".into(),
-            generation: 1,
-        };
-        let service =
-            rt.block_on(ClusterService::start(config, Arc::clone(&coordinator), Arc::new(NoSchema))).unwrap();
-        nodes.push(Node { engine, coordinator, service, _dir: dir });
-    }
-    let start = Instant::now();
-    while !nodes.iter().all(|n| {
-        n.coordinator.view().live.len() == n_nodes(&nodes)
-            && n.coordinator.view().ring.endpoints().len() == n_nodes(&nodes)
-    }) {
-        assert!(start.elapsed() < Duration::from_secs(30), "gossip did not converge");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    nodes
-}
-
-fn n_nodes(nodes: &[Node]) -> usize {
-    nodes.len()
-}
-
-fn write(key: u32, value: &'static str, ts: i64) -> Mutation {
-    let mut row = Row::new(sibyl_engine::clustering::empty_key());
-    row.cells.push(Cell::live(ColumnId(1), ts, Bytes::from_static(value.as_bytes())));
-    Mutation {
-        table: TABLE,
-        update: PartitionUpdate::new(Bytes::copy_from_slice(&key.to_be_bytes())).with_row(row),
-    }
-}
-
-fn read_cmd(key: u32) -> ReadCommand {
-    ReadCommand::partition(TABLE, Bytes::copy_from_slice(&key.to_be_bytes()), 1)
-}
-
-fn value(data: Option<sibyl_engine::PartitionData>) -> Option<Bytes> {
-    data.and_then(|d| d.rows.first().and_then(|r| r.cells.first().map(|c| c.value.clone())))
-}
-
 fn rf3() -> ReplicationStrategy {
-    ReplicationStrategy::Simple { replication_factor: 3 }
+    simple(3)
 }
 
 #[test]
@@ -253,11 +144,18 @@ fn in_reads_and_range_scans_fan_out_and_keep_their_order_and_limits() {
     let slow: Arc<parking_lot::Mutex<Vec<Arc<SlowStorage>>>> = Arc::default();
     let nodes = {
         let slow = Arc::clone(&slow);
-        start_cluster_with(&rt, 3, Timeouts::default(), move |engine| {
-            let s = Arc::new(SlowStorage { engine, running: AtomicUsize::new(0), most: AtomicUsize::new(0) });
-            slow.lock().push(Arc::clone(&s));
-            s as _
-        })
+        start_cluster_with(
+            &rt,
+            3,
+            Timeouts::default(),
+            move |engine| {
+                let s =
+                    Arc::new(SlowStorage { engine, running: AtomicUsize::new(0), most: AtomicUsize::new(0) });
+                slow.lock().push(Arc::clone(&s));
+                s as _
+            },
+            None,
+        )
     };
     let slow = slow.lock().clone();
     let rf1 = ReplicationStrategy::Simple { replication_factor: 1 };

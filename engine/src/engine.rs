@@ -418,6 +418,12 @@ impl Engine {
         v
     }
 
+    /// Options of one table, if it exists.
+    #[must_use]
+    pub fn table_options(&self, id: TableId) -> Option<TableOptions> {
+        self.inner.tables.read().get(&id).map(|t| t.options())
+    }
+
     fn table(&self, id: TableId) -> Result<Arc<Table>> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);

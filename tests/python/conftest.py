@@ -38,6 +38,7 @@ class Node:
             "data_file_directories:\n"
             f"  - {self.dir / 'data'}\n"
             f"commitlog_directory: {self.dir / 'commitlog'}\n"
+            f"hints_directory: {self.dir / 'hints'}\n"
             "commitlog_sync: batch\n"
             f"native_transport_port: {self.port}\n"
             "storage_port: 0\n"

@@ -119,6 +119,30 @@ pub struct NodeConfig {
     pub dc: Option<String>,
     /// This node's rack (with `GossipingPropertyFileSnitch`).
     pub rack: Option<String>,
+    /// Store hints for replicas that miss writes (default true).
+    pub hinted_handoff_enabled: Option<bool>,
+    /// Data centers whose replicas get no hints.
+    pub hinted_handoff_disabled_datacenters: Option<Vec<String>>,
+    /// A replica down longer than this gets no new hints, e.g. `3h`.
+    pub max_hint_window: Option<String>,
+    /// Older spelling, in milliseconds.
+    pub max_hint_window_in_ms: Option<u64>,
+    /// Where hints are kept (default `./data/hints`).
+    pub hints_directory: Option<PathBuf>,
+    /// Hint delivery rate per second, shared by the other nodes, e.g. `1024KiB` (0: unthrottled).
+    pub hinted_handoff_throttle: Option<String>,
+    /// Older spelling, in KiB.
+    pub hinted_handoff_throttle_in_kb: Option<u64>,
+    /// Size at which a hints file is closed for delivery, e.g. `128MiB`.
+    pub max_hints_file_size: Option<String>,
+    /// Older spelling, in MiB.
+    pub max_hints_file_size_in_mb: Option<u64>,
+    /// Hints kept per target host at most, e.g. `1GiB` (0: no cap).
+    pub max_hints_size_per_host: Option<String>,
+    /// How often appended hints are synced to disk, e.g. `10000ms`.
+    pub hints_flush_period: Option<String>,
+    /// Older spelling, in milliseconds.
+    pub hints_flush_period_in_ms: Option<u64>,
     /// Address and port of the admin HTTP endpoint (sibyltool, Prometheus `/metrics`).
     pub admin_address: Option<String>,
     /// Port of the admin endpoint.
@@ -201,6 +225,7 @@ impl NodeConfig {
         };
         self.engine_options().map_err(located)?;
         self.node_settings().map_err(located)?;
+        self.hints_config().map_err(located)?;
         Ok(())
     }
 
@@ -460,6 +485,53 @@ impl NodeConfig {
 }
 
 impl NodeConfig {
+    /// Hinted handoff settings.
+    pub fn hints_config(&self) -> Result<sibyl_cluster::hints::HintsConfig> {
+        let dir = self.hints_directory.clone().unwrap_or_else(|| PathBuf::from("./data/hints"));
+        let mut c = sibyl_cluster::hints::HintsConfig::new(dir);
+        c.enabled = self.hinted_handoff_enabled.unwrap_or(true);
+        c.disabled_datacenters = self.hinted_handoff_disabled_datacenters.clone().unwrap_or_default();
+        if let Some(w) =
+            either_duration("max_hint_window", &self.max_hint_window, self.max_hint_window_in_ms)?
+        {
+            c.max_hint_window = w;
+        }
+        c.throttle_bytes_per_sec = match (&self.hinted_handoff_throttle, self.hinted_handoff_throttle_in_kb) {
+            (Some(_), Some(_)) => {
+                bail!("hinted_handoff_throttle and hinted_handoff_throttle_in_kb are both set; keep one")
+            }
+            (Some(s), None) => {
+                let s = s.strip_suffix("/s").unwrap_or(s);
+                parse_size(s).with_context(|| format!("hinted_handoff_throttle: {s:?}"))?
+            }
+            (None, Some(kib)) => {
+                kib.checked_mul(1 << 10).context("hinted_handoff_throttle_in_kb is too large")?
+            }
+            (None, None) => c.throttle_bytes_per_sec,
+        };
+        if let Some(b) =
+            either_size("max_hints_file_size", &self.max_hints_file_size, self.max_hints_file_size_in_mb)?
+        {
+            if !(1 << 20..=1 << 30).contains(&b) {
+                bail!("max_hints_file_size must be between 1MiB and 1024MiB");
+            }
+            c.max_file_bytes = b;
+        }
+        if let Some(s) = &self.max_hints_size_per_host {
+            c.max_bytes_per_host =
+                parse_size(s).with_context(|| format!("max_hints_size_per_host: {s:?}"))?;
+        }
+        if let Some(p) =
+            either_duration("hints_flush_period", &self.hints_flush_period, self.hints_flush_period_in_ms)?
+        {
+            if p < Duration::from_millis(10) {
+                bail!("hints_flush_period must be at least 10ms");
+            }
+            c.flush_period = p;
+        }
+        Ok(c)
+    }
+
     /// The seeds of `seed_provider` (this node alone when absent).
     fn seeds(&self, storage_port: u16) -> Result<Vec<std::net::SocketAddr>> {
         // Without seeds the node is a cluster of its own (it is its own seed).

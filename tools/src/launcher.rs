@@ -136,9 +136,11 @@ impl Cluster {
                  admin_port: 7199\n\
                  seed_provider:\n  - class_name: org.apache.cassandra.locator.SimpleSeedProvider\n    parameters:\n      - seeds: \"{seed}\"\n\
                  data_file_directories:\n  - {}\n\
-                 commitlog_directory: {}\n",
+                 commitlog_directory: {}\n\
+                 hints_directory: {}\n",
                 dir.join("data/data").display(),
-                dir.join("data/commitlog").display()
+                dir.join("data/commitlog").display(),
+                dir.join("data/hints").display()
             );
             for line in extra_yaml {
                 yaml.push_str(line);

@@ -69,9 +69,18 @@ impl Node {
             tombstone_failure_threshold: settings.tombstone_failure_threshold,
         };
         let executor = Arc::new(
-            Executor::open_with_timeouts(Arc::clone(&engine), clock, local, limits, settings.timeouts)
-                .context("cannot load the schema")?,
+            Executor::open_with_timeouts(
+                Arc::clone(&engine),
+                Arc::clone(&clock),
+                local,
+                limits,
+                settings.timeouts,
+            )
+            .context("cannot load the schema")?,
         );
+        let hints = sibyl_cluster::hints::HintsService::open(config.hints_config()?, Arc::clone(&clock))
+            .context("cannot open the hints directory (hints_directory)")?;
+        executor.coordinator().attach_hints(hints);
         let local = executor.local();
         tracing::info!(host_id = %local.host_id, cluster = %local.cluster_name, tokens = local.tokens.len(), "node identity");
         let address = SocketAddr::new(settings.rpc_address, settings.native_transport_port);

@@ -102,6 +102,23 @@ pub enum Command {
         /// Table.
         table: Option<String>,
     },
+    /// Hints this node holds for other nodes: host, address, status, files, size, newest, oldest.
+    Listpendinghints,
+    /// Delete the hints for one node, or for every node.
+    Truncatehints {
+        /// Address or host id of the node (all nodes when absent).
+        endpoint: Option<String>,
+    },
+    /// Whether hinted handoff stores new hints, and whether delivery is paused.
+    Statushandoff,
+    /// Store hints again after disablehandoff.
+    Enablehandoff,
+    /// Store no new hints (stored ones are still delivered).
+    Disablehandoff,
+    /// Pause the delivery of hints.
+    Pausehandoff,
+    /// Resume the delivery of hints.
+    Resumehandoff,
 }
 
 fn enc(s: &str) -> String {
@@ -162,6 +179,16 @@ pub fn requests(command: &Command) -> Vec<(&'static str, String)> {
             };
             vec![("GET", format!("/tablehistograms?keyspace={}&table={}", enc(k), enc(t)))]
         }
+        Command::Listpendinghints => vec![("GET", "/listpendinghints".into())],
+        Command::Truncatehints { endpoint: None } => vec![("POST", "/truncatehints".into())],
+        Command::Truncatehints { endpoint: Some(e) } => {
+            vec![("POST", format!("/truncatehints?endpoint={}", enc(e)))]
+        }
+        Command::Statushandoff => vec![("GET", "/statushandoff".into())],
+        Command::Enablehandoff => vec![("POST", "/enablehandoff".into())],
+        Command::Disablehandoff => vec![("POST", "/disablehandoff".into())],
+        Command::Pausehandoff => vec![("POST", "/pausehandoff".into())],
+        Command::Resumehandoff => vec![("POST", "/resumehandoff".into())],
     }
 }
 

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use sibyl_cluster::hints::HintsService;
 use sibyl_cluster::{ClusterService, Endpoint};
 use sibyl_cql::Executor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -253,6 +254,28 @@ fn route(
             }
             Ok(String::new())
         }
+        ("GET", "/listpendinghints") => Ok(listpendinghints(state)),
+        ("POST", "/truncatehints") => truncatehints(state, params),
+        ("GET", "/statushandoff") => {
+            let hints = hints(state)?;
+            let mut out =
+                format!("Hinted handoff is {}\n", if hints.is_enabled() { "running" } else { "not running" });
+            for dc in &hints.config().disabled_datacenters {
+                let _ = writeln!(out, "Data center {dc} is disabled");
+            }
+            if hints.is_paused() {
+                out.push_str("Hint delivery is paused\n");
+            }
+            Ok(out)
+        }
+        ("POST", "/enablehandoff") | ("POST", "/disablehandoff") => {
+            hints(state)?.set_enabled(path == "/enablehandoff");
+            Ok(String::new())
+        }
+        ("POST", "/pausehandoff") | ("POST", "/resumehandoff") => {
+            hints(state)?.set_paused(path == "/pausehandoff");
+            Ok(String::new())
+        }
         ("GET", "/metrics") => Ok(metrics(state)),
         _ => Err(RouteError::NotFound),
     }
@@ -308,6 +331,87 @@ fn node_rows(state: &AdminState, keyspace: Option<&str>) -> std::result::Result<
     Ok(rows)
 }
 
+fn hints(state: &AdminState) -> std::result::Result<&Arc<HintsService>, RouteError> {
+    state
+        .executor
+        .coordinator()
+        .hints()
+        .ok_or_else(|| RouteError::Bad("this node runs without a hints service".into()))
+}
+
+/// nodetool listpendinghints: one line per host this node holds hints for.
+fn listpendinghints(state: &AdminState) -> String {
+    let Some(hints) = state.executor.coordinator().hints() else {
+        return "This node does not have any pending hints\n".into();
+    };
+    let pending = hints.store().pending();
+    if pending.is_empty() {
+        return "This node does not have any pending hints\n".into();
+    }
+    let peers = state.cluster.peers();
+    let mut rows = vec![[
+        "Host ID".to_string(),
+        "Address".into(),
+        "Rack".into(),
+        "DC".into(),
+        "Status".into(),
+        "Total files".into(),
+        "Size".into(),
+        "Newest".into(),
+        "Oldest".into(),
+    ]];
+    for p in pending {
+        let peer = peers.iter().find(|x| x.host_id == Some(p.host));
+        let (addr, rack, dc, status) = match peer {
+            Some(x) => (
+                x.endpoint.0.ip().to_string(),
+                x.location.rack.clone(),
+                x.location.dc.clone(),
+                if x.up { "UP" } else { "DOWN" }.to_string(),
+            ),
+            None => ("?".into(), "?".into(), "?".into(), "UNKNOWN".into()),
+        };
+        rows.push([
+            p.host.to_string(),
+            addr,
+            rack,
+            dc,
+            status,
+            p.files.to_string(),
+            nodetool::human_bytes(p.bytes as f64),
+            crate::shell::format::format_timestamp(p.newest_ms),
+            crate::shell::format::format_timestamp(p.oldest_ms),
+        ]);
+    }
+    nodetool::table(&rows)
+}
+
+/// nodetool truncatehints [endpoint]: deletes the hints for one host (by address or host id) or
+/// for every host.
+fn truncatehints(
+    state: &AdminState,
+    params: &BTreeMap<String, String>,
+) -> std::result::Result<String, RouteError> {
+    let hints = hints(state)?;
+    let host = match params.get("endpoint") {
+        None => None,
+        Some(e) => {
+            let by_id = e.parse::<uuid::Uuid>().ok();
+            let ip = e.parse::<std::net::IpAddr>().ok();
+            let found = state.cluster.peers().into_iter().find(|p| {
+                by_id.is_some_and(|id| p.host_id == Some(id)) || ip.is_some_and(|ip| p.endpoint.0.ip() == ip)
+            });
+            match (found.and_then(|p| p.host_id), by_id) {
+                (Some(h), _) | (None, Some(h)) => Some(h),
+                (None, None) => return Err(RouteError::Bad(format!("no known node has address {e}"))),
+            }
+        }
+    };
+    let (files, bytes) = hints.store().truncate(host)?;
+    tracing::info!(host = ?host, files, bytes, "hints truncated by sibyltool");
+    Ok(String::new())
+}
+
 fn info(state: &AdminState) -> String {
     let exec = &state.executor;
     let local = exec.local();
@@ -340,6 +444,21 @@ fn info(state: &AdminState) -> String {
         keys.hits + keys.misses,
         keys.hit_rate()
     );
+    if let Some(hints) = exec.coordinator().hints() {
+        let h = hints.store().stats();
+        let _ = writeln!(
+            out,
+            "Hints                  : {} on disk, {} written, {} delivered, {} failed, {} expired, {} not stored (window {}, size cap {})",
+            nodetool::human_bytes(h.bytes_on_disk as f64),
+            h.written,
+            h.delivered,
+            h.failed,
+            h.expired,
+            h.dropped_window + h.dropped_size,
+            h.dropped_window,
+            h.dropped_size
+        );
+    }
     let _ = writeln!(
         out,
         "Token                  : (invoke with -T/--tokens to see all {} tokens)",
@@ -567,6 +686,46 @@ fn metrics(state: &AdminState) -> String {
         ),
     ] {
         metric(name, "counter", help, vec![(String::new(), v as f64)]);
+    }
+    if let Some(hints) = exec.coordinator().hints() {
+        let h = hints.store().stats();
+        for (name, kind, help, v) in [
+            (
+                "sibyl_hints_written_total",
+                "counter",
+                "Hints stored for replicas that missed writes.",
+                h.written,
+            ),
+            ("sibyl_hints_delivered_total", "counter", "Hints delivered and acknowledged.", h.delivered),
+            (
+                "sibyl_hints_failed_total",
+                "counter",
+                "Hint deliveries that failed or timed out (retried).",
+                h.failed,
+            ),
+            (
+                "sibyl_hints_expired_total",
+                "counter",
+                "Hints dropped at delivery: older than their table's gc_grace.",
+                h.expired,
+            ),
+            (
+                "sibyl_hints_dropped_window_total",
+                "counter",
+                "Hints not stored: the replica was down longer than max_hint_window.",
+                h.dropped_window,
+            ),
+            (
+                "sibyl_hints_dropped_size_total",
+                "counter",
+                "Hints not stored: the host's hints reached max_hints_size_per_host.",
+                h.dropped_size,
+            ),
+            ("sibyl_hints_corrupt_files_total", "counter", "Damaged hints files discarded.", h.corrupt_files),
+            ("sibyl_hints_bytes", "gauge", "Bytes of hints on disk.", h.bytes_on_disk),
+        ] {
+            metric(name, kind, help, vec![(String::new(), v as f64)]);
+        }
     }
     let peers = state.cluster.peers();
     metric(

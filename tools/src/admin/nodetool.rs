@@ -229,18 +229,26 @@ pub fn compactionstats(pending: usize, active: &[CompactionRow], throughput_byte
             format!("{progress:.2}%"),
         ]);
     }
-    let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
-    for r in &rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push_str(line.join(" ").trim_end());
-        out.push('\n');
-    }
+    out.push_str(&table(&rows));
     let remaining: u64 = active.iter().map(|c| c.total.saturating_sub(c.completed)).sum();
     let eta = match remaining.checked_div(throughput_bytes_per_sec) {
         None => "n/a (unthrottled)".to_string(),
         Some(secs) => format!("{}h{:02}m{:02}s", secs / 3600, secs / 60 % 60, secs % 60),
     };
     out.push_str(&format!("Active compaction remaining time : {eta:>10}\n"));
+    out
+}
+
+/// Rows as left-aligned columns separated by one space (the first row is the header).
+#[must_use]
+pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join(" ").trim_end());
+        out.push('\n');
+    }
     out
 }
 
