@@ -36,6 +36,7 @@ use crate::endpoint::{Endpoint, Location};
 use crate::error::{Error, Result, WriteType};
 use crate::hints::{HintDecision, HintsService};
 use crate::messaging::{MessagingService, RequestError};
+use crate::read_policy::{ReadLatencies, ReadPolicy, ReadRepair, SpeculativeRetry};
 use crate::replication::ReplicationStrategy;
 use crate::resolver::{digest, merge_ranges, merge_versions, repair_mutation};
 use crate::ring::TokenMetadata;
@@ -63,10 +64,6 @@ impl Default for Timeouts {
         }
     }
 }
-
-/// How long a read waits for its replicas before also asking the next live one (Cassandra's
-/// `speculative_retry`, here a fixed delay).
-pub const SPECULATIVE_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// What this node knows of the cluster: the ring, where nodes are, and who is alive. Written by
 /// the gossip task, read by every request.
@@ -101,6 +98,7 @@ pub struct Coordinator {
     hints: OnceLock<Arc<HintsService>>,
     timeouts: Timeouts,
     stats: Mutex<CoordinatorStats>,
+    latencies: ReadLatencies,
 }
 
 /// Counters the admin endpoint reports.
@@ -215,6 +213,7 @@ impl Coordinator {
             hints: OnceLock::new(),
             timeouts,
             stats: Mutex::new(CoordinatorStats::default()),
+            latencies: ReadLatencies::default(),
         }
     }
 
@@ -370,6 +369,12 @@ impl Coordinator {
         }
     }
 
+    /// The messaging service, once attached.
+    #[must_use]
+    pub fn messaging_service(&self) -> Option<&MessagingService> {
+        self.messaging.get()
+    }
+
     fn messaging(&self) -> Result<&MessagingService> {
         self.messaging
             .get()
@@ -512,12 +517,14 @@ impl Coordinator {
         }
     }
 
-    /// Reads one partition at `cl`.
+    /// Reads one partition at `cl`, following the table's `policy` (`read_repair`,
+    /// `speculative_retry`).
     pub fn read(
         &self,
         strategy: &ReplicationStrategy,
         cmd: &ReadCommand,
         cl: ConsistencyLevel,
+        policy: ReadPolicy,
     ) -> Result<Option<PartitionData>> {
         self.stats.lock().reads += 1;
         let token = Token::of_key(&cmd.key);
@@ -528,19 +535,21 @@ impl Coordinator {
         let deadline = started + self.timeouts.read;
         let collector: Arc<Collector<ReadResponse>> = Collector::new();
         self.ask_replicas(&contacts, cmd, true, &collector)?;
-        // Speculative retry: when the contacted replicas have not answered after
-        // SPECULATIVE_RETRY_DELAY (one is dead but not yet convicted, or slow), the next live
+        // Speculative retry: when the contacted replicas have not answered after the table's
+        // `speculative_retry` delay (one is dead but not yet convicted, or slow), the next live
         // replica is asked too.
-        let spec_at = started + SPECULATIVE_RETRY_DELAY.min(self.timeouts.read);
-        let sent = contacts.len();
-        let answers = collector.wait(spec_at, |a| read_complete(a, block_for, sent));
-        if !read_satisfied(&answers, block_for) {
-            if let Some(extra) = plan.live.iter().copied().find(|e| !contacts.contains(e)) {
-                let data_missing = !has_data(&answers);
-                tracing::debug!(replica = %extra, data = data_missing, "speculative read retry");
-                self.stats.lock().speculative_retries += 1;
-                self.send_read(extra, cmd, !data_missing, &collector)?;
-                contacts.push(extra);
+        if let Some(delay) = self.speculative_delay(cmd.table, policy.speculative_retry) {
+            let spec_at = started + delay.min(self.timeouts.read);
+            let sent = contacts.len();
+            let answers = collector.wait(spec_at, |a| read_complete(a, block_for, sent));
+            if !read_satisfied(&answers, block_for) {
+                if let Some(extra) = plan.live.iter().copied().find(|e| !contacts.contains(e)) {
+                    let data_missing = !has_data(&answers);
+                    tracing::debug!(replica = %extra, data = data_missing, ?delay, "speculative read retry");
+                    self.stats.lock().speculative_retries += 1;
+                    self.send_read(extra, cmd, !data_missing, &collector)?;
+                    contacts.push(extra);
+                }
             }
         }
         let sent = contacts.len();
@@ -569,13 +578,29 @@ impl Coordinator {
             _ => true,
         });
         if agree {
+            self.latencies.record(cmd.table, started.elapsed(), Instant::now());
             return Ok(data);
         }
         self.stats.lock().digest_mismatches += 1;
         tracing::debug!(table = %cmd.table, "digest mismatch; reading data from every contacted replica");
         // The second round asks only the replicas that answered the first.
         let responded: Vec<Endpoint> = answers.iter().filter(|(_, a)| a.is_ok()).map(|(ep, _)| *ep).collect();
-        self.read_full_and_repair(cmd, cl, &responded, block_for, deadline)
+        let result = self.read_full_and_repair(cmd, cl, &responded, block_for, deadline, policy.read_repair);
+        if result.is_ok() {
+            self.latencies.record(cmd.table, started.elapsed(), Instant::now());
+        }
+        result
+    }
+
+    /// When a read of `table` asks one more replica, by the table's `speculative_retry`. Until
+    /// the table has enough measured reads, a percentile stands at half the read timeout (as
+    /// Cassandra starts it).
+    fn speculative_delay(&self, table: sibyl_engine::TableId, policy: SpeculativeRetry) -> Option<Duration> {
+        let latency = match policy.percentile() {
+            Some(p) => self.latencies.percentile(table, p, self.timeouts.read / 2),
+            None => Duration::ZERO,
+        };
+        policy.delay(latency)
     }
 
     /// Asks every contact: the first for data and the others for digests when `digests`,
@@ -641,6 +666,7 @@ impl Coordinator {
         contacts: &[Endpoint],
         block_for: usize,
         deadline: Instant,
+        read_repair: ReadRepair,
     ) -> Result<Option<PartitionData>> {
         let collector: Arc<Collector<ReadResponse>> = Collector::new();
         self.ask_replicas(contacts, cmd, false, &collector)?;
@@ -673,7 +699,11 @@ impl Coordinator {
             let want = digest(Some(merged));
             let stale: Vec<Endpoint> =
                 versions.iter().filter(|(_, d)| digest(d.as_ref()) != want).map(|(ep, _)| *ep).collect();
-            self.repair(cmd, merged, &stale, deadline);
+            if read_repair == ReadRepair::Blocking {
+                self.repair(cmd, merged, &stale, deadline);
+            } else if !stale.is_empty() {
+                tracing::debug!(stale = stale.len(), "replicas disagree; read_repair is NONE, not repairing");
+            }
         }
         Ok(merged_all
             .and_then(|m| merge_versions(vec![Some(m)], cmd.reversed, cmd.row_limit, cmd.now_seconds)))
@@ -717,8 +747,9 @@ impl Coordinator {
         strategy: &ReplicationStrategy,
         cmds: &[ReadCommand],
         cl: ConsistencyLevel,
+        policy: ReadPolicy,
     ) -> Vec<Result<Option<PartitionData>>> {
-        fan_out(cmds.len(), MAX_FANOUT, |i| self.read(strategy, &cmds[i], cl))
+        fan_out(cmds.len(), MAX_FANOUT, |i| self.read(strategy, &cmds[i], cl, policy))
     }
 
     /// Scans a token range at `cl`.

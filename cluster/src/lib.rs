@@ -8,7 +8,7 @@
 //! - [`messaging`]: the only code touching sockets: framed, checksummed internode messages.
 //! - [`verbs`]: what travels inside the frames.
 //! - [`coordinator`]: runs a client's read or write against the replicas at its level;
-//!   [`resolver`] reconciles their answers.
+//!   [`resolver`] reconciles their answers; [`read_policy`] holds the per-table read options.
 //! - [`service`]: one node's membership wired to sockets: the gossip task, replica-side verb
 //!   handlers and schema propagation.
 //! - [`storage`]: the narrow door to the node's storage engine.
@@ -24,6 +24,7 @@ pub mod failure_detector;
 pub mod gossip;
 pub mod hints;
 pub mod messaging;
+pub mod read_policy;
 pub mod replication;
 pub mod resolver;
 pub mod ring;
@@ -35,6 +36,7 @@ pub use consistency::{ConsistencyLevel, PlanError, ReplicaPlan};
 pub use coordinator::{ClusterView, Coordinator, CoordinatorStats, Timeouts};
 pub use endpoint::{Endpoint, Location};
 pub use error::{Error, Result, WriteType};
+pub use read_policy::{ReadPolicy, ReadRepair, SpeculativeRetry};
 pub use replication::ReplicationStrategy;
 pub use ring::TokenMetadata;
 pub use service::{ClusterConfig, ClusterHooks, ClusterService, PeerInfo};

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::{read_cmd, simple, start_cluster, start_cluster_with, value, write, TABLE};
 use sibyl_cluster::messaging::{FilterAction, FilterContext};
-use sibyl_cluster::{ConsistencyLevel, Error, ReplicationStrategy, Timeouts, WriteType};
+use sibyl_cluster::{
+    ConsistencyLevel, Error, ReadPolicy, ReadRepair, ReplicationStrategy, SpeculativeRetry, Timeouts,
+    WriteType,
+};
 use sibyl_engine::{Engine, Mutation, ReadCommand, ScanCommand, ScanStart, Token};
 
 /// Storage that takes 30 ms per read or scan and records the most it ever ran at once.
@@ -62,7 +65,10 @@ fn quorum_reads_through_any_node_see_a_quorum_write() {
     }
     for node in &nodes[1..] {
         for k in 0..20 {
-            let got = node.coordinator.read(&rf3(), &read_cmd(k), ConsistencyLevel::Quorum).unwrap();
+            let got = node
+                .coordinator
+                .read(&rf3(), &read_cmd(k), ConsistencyLevel::Quorum, ReadPolicy::default())
+                .unwrap();
             assert_eq!(value(got).as_deref(), Some(&b"v"[..]));
         }
     }
@@ -95,7 +101,10 @@ fn a_replica_that_missed_a_write_is_repaired_by_a_read_at_all() {
     assert!(nodes[2].engine.read(&read_cmd(7)).unwrap().is_none(), "node 2 must have missed the write");
     nodes[0].service.messaging().set_filter(None);
 
-    let got = nodes[0].coordinator.read(&rf3(), &read_cmd(7), ConsistencyLevel::All).unwrap();
+    let got = nodes[0]
+        .coordinator
+        .read(&rf3(), &read_cmd(7), ConsistencyLevel::All, ReadPolicy::default())
+        .unwrap();
     assert_eq!(value(got).as_deref(), Some(&b"new"[..]));
     let stats = nodes[0].coordinator.stats();
     assert!(stats.digest_mismatches >= 1 && stats.read_repairs >= 1, "{stats:?}");
@@ -168,7 +177,7 @@ fn in_reads_and_range_scans_fan_out_and_keep_their_order_and_limits() {
     // IN: answers in the order asked, missing partitions as None, reads overlapping.
     let cmds: Vec<ReadCommand> =
         (0..20u32).map(|k| read_cmd(if k % 5 == 4 { 1000 + k } else { k })).collect();
-    let answers = nodes[0].coordinator.read_many(&rf1, &cmds, ConsistencyLevel::One);
+    let answers = nodes[0].coordinator.read_many(&rf1, &cmds, ConsistencyLevel::One, ReadPolicy::default());
     assert_eq!(answers.len(), 20);
     for (k, a) in (0..20u32).zip(answers) {
         let got = value(a.unwrap());
@@ -227,6 +236,84 @@ fn in_reads_and_range_scans_fan_out_and_keep_their_order_and_limits() {
     assert_eq!(some.iter().map(|p| p.key.token).collect::<Vec<_>>(), expected[..reachable]);
     let err = c.scan(&rf1, &scan(usize::MAX, usize::MAX), ConsistencyLevel::One).unwrap_err();
     assert!(matches!(err, Error::Unavailable { required: 1, alive: 0, .. }), "{err:?}");
+    for n in &nodes {
+        n.service.shutdown();
+    }
+}
+
+#[test]
+fn read_repair_none_answers_the_merged_data_but_leaves_the_stale_replica_alone() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nodes = start_cluster(&rt, 3, Timeouts::default());
+    let lagging = nodes[2].coordinator.local();
+    nodes[0].service.messaging().set_filter(Some(Arc::new(move |c: &FilterContext| {
+        if c.to == lagging && c.verb == sibyl_cluster::verbs::MUTATION {
+            FilterAction::Drop
+        } else {
+            FilterAction::Deliver
+        }
+    })));
+    nodes[0]
+        .coordinator
+        .write(&rf3(), vec![write(8, "new", 20)], ConsistencyLevel::Quorum, WriteType::Simple)
+        .unwrap();
+    nodes[0].service.messaging().set_filter(None);
+
+    let none = ReadPolicy { read_repair: ReadRepair::None, ..ReadPolicy::default() };
+    let got = nodes[0].coordinator.read(&rf3(), &read_cmd(8), ConsistencyLevel::All, none).unwrap();
+    assert_eq!(value(got).as_deref(), Some(&b"new"[..]), "the answer is still the merged data");
+    let stats = nodes[0].coordinator.stats();
+    assert_eq!((stats.digest_mismatches, stats.read_repairs), (1, 0), "{stats:?}");
+    assert!(nodes[2].engine.read(&read_cmd(8)).unwrap().is_none(), "NONE must not repair");
+
+    // The same read with the default (BLOCKING) repairs it.
+    nodes[0].coordinator.read(&rf3(), &read_cmd(8), ConsistencyLevel::All, ReadPolicy::default()).unwrap();
+    assert_eq!(value(nodes[2].engine.read(&read_cmd(8)).unwrap()).as_deref(), Some(&b"new"[..]));
+    for n in &nodes {
+        n.service.shutdown();
+    }
+}
+
+#[test]
+fn speculative_retry_asks_another_replica_when_one_does_not_answer_and_none_does_not() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let timeouts = Timeouts { read: Duration::from_millis(400), ..Timeouts::default() };
+    let nodes = start_cluster(&rt, 3, timeouts);
+    nodes[0]
+        .coordinator
+        .write(&rf3(), vec![write(9, "v", 10)], ConsistencyLevel::All, WriteType::Simple)
+        .unwrap();
+    // Reads from node 0 to the first remote replica it contacts vanish (a replica that is
+    // alive to gossip but does not answer reads). Contacts are chosen deterministically, so every
+    // read of key 9 contacts that replica.
+    let silent: Arc<std::sync::OnceLock<sibyl_cluster::Endpoint>> = Arc::default();
+    let s = Arc::clone(&silent);
+    nodes[0].service.messaging().set_filter(Some(Arc::new(move |c: &FilterContext| {
+        if c.verb == sibyl_cluster::verbs::READ && *s.get_or_init(|| c.to) == c.to {
+            FilterAction::Drop
+        } else {
+            FilterAction::Deliver
+        }
+    })));
+    let c = &nodes[0].coordinator;
+    let never = ReadPolicy { speculative_retry: SpeculativeRetry::Never, ..ReadPolicy::default() };
+    let err = c.read(&rf3(), &read_cmd(9), ConsistencyLevel::Quorum, never).unwrap_err();
+    assert!(matches!(err, Error::ReadTimeout { received: 1, block_for: 2, .. }), "{err:?}");
+    assert_eq!(c.stats().speculative_retries, 0);
+
+    let fixed = ReadPolicy {
+        speculative_retry: SpeculativeRetry::Fixed(Duration::from_millis(20)),
+        ..ReadPolicy::default()
+    };
+    let got = c.read(&rf3(), &read_cmd(9), ConsistencyLevel::Quorum, fixed).unwrap();
+    assert_eq!(value(got).as_deref(), Some(&b"v"[..]));
+    assert_eq!(c.stats().speculative_retries, 1);
+
+    // The default (99th percentile) has no measurements for the table yet and waits half the
+    // read timeout, which is still inside it.
+    let got = c.read(&rf3(), &read_cmd(9), ConsistencyLevel::Quorum, ReadPolicy::default()).unwrap();
+    assert_eq!(value(got).as_deref(), Some(&b"v"[..]));
+    assert_eq!(c.stats().speculative_retries, 2);
     for n in &nodes {
         n.service.shutdown();
     }

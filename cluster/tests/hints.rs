@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::{read_cmd, simple, start_cluster_with, value, wait_until, write, Node};
 use sibyl_cluster::hints::HintsConfig;
 use sibyl_cluster::messaging::{FilterAction, FilterContext};
-use sibyl_cluster::{ConsistencyLevel, Error, Timeouts, WriteType};
+use sibyl_cluster::{ConsistencyLevel, Error, ReadPolicy, Timeouts, WriteType};
 use sibyl_engine::Token;
 
 fn with_hints(dir: PathBuf) -> HintsConfig {
@@ -81,7 +81,10 @@ fn a_restarted_replica_receives_every_write_it_missed() {
 
     nodes[0].stop(&rt);
     for k in 0..1000 {
-        let got = nodes[1].coordinator.read(&rf2, &read_cmd(k), ConsistencyLevel::One).unwrap();
+        let got = nodes[1]
+            .coordinator
+            .read(&rf2, &read_cmd(k), ConsistencyLevel::One, ReadPolicy::default())
+            .unwrap();
         assert_eq!(value(got).as_deref(), Some(&b"v"[..]), "key {k} on the restarted node alone");
     }
     nodes[1].stop(&rt);

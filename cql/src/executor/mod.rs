@@ -310,6 +310,19 @@ impl Executor {
         self.keyspace_strategy(&schema, &t.keyspace)
     }
 
+    /// How the coordinator reads `table`: its `read_repair` and `speculative_retry` options
+    /// (validated when the table was created or altered; defaults for an unknown table).
+    #[must_use]
+    pub fn read_policy(&self, table: TableId) -> sibyl_cluster::ReadPolicy {
+        let schema = self.schema();
+        schema
+            .table_by_id(table)
+            .and_then(|t| {
+                sibyl_cluster::ReadPolicy::parse(&t.params.read_repair, &t.params.speculative_retry).ok()
+            })
+            .unwrap_or_default()
+    }
+
     /// How `keyspace` is replicated in `schema` (the node's own keyspaces are local).
     pub fn keyspace_strategy(&self, schema: &Schema, keyspace: &str) -> Result<ReplicationStrategy> {
         if schema::is_system_keyspace(keyspace) {
@@ -960,7 +973,8 @@ impl WriteContext for Context<'_> {
 impl ReadSource for Context<'_> {
     fn read(&self, cmd: &ReadCommand) -> Result<Option<PartitionData>> {
         let strategy = self.exec.strategy_for(cmd.table)?;
-        let data = self.exec.coordinator.read(&strategy, cmd, level(self.options.consistency))?;
+        let policy = self.exec.read_policy(cmd.table);
+        let data = self.exec.coordinator.read(&strategy, cmd, level(self.options.consistency), policy)?;
         if let Some(d) = &data {
             self.exec.check_tombstones(cmd.table, d)?;
         }
@@ -970,7 +984,9 @@ impl ReadSource for Context<'_> {
     fn read_many(&self, cmds: &[ReadCommand]) -> Result<Vec<Option<PartitionData>>> {
         let Some(first) = cmds.first() else { return Ok(Vec::new()) };
         let strategy = self.exec.strategy_for(first.table)?;
-        let answers = self.exec.coordinator.read_many(&strategy, cmds, level(self.options.consistency));
+        let policy = self.exec.read_policy(first.table);
+        let answers =
+            self.exec.coordinator.read_many(&strategy, cmds, level(self.options.consistency), policy);
         let mut out = Vec::with_capacity(answers.len());
         for (cmd, answer) in cmds.iter().zip(answers) {
             let data = answer?;

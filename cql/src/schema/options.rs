@@ -193,11 +193,11 @@ pub struct TableParams {
     pub memtable_flush_period_in_ms: i32,
     /// `min_index_interval` (kept).
     pub min_index_interval: i32,
-    /// `speculative_retry` (kept).
+    /// `speculative_retry` (honoured: NONE, ALWAYS, `<n>ms`, `<n>p`, MIN/MAX of the two).
     pub speculative_retry: String,
     /// `additional_write_policy` (kept).
     pub additional_write_policy: String,
-    /// `read_repair` (kept).
+    /// `read_repair` (honoured: BLOCKING or NONE).
     pub read_repair: String,
     /// `cdc` (kept; CDC is not implemented).
     pub cdc: bool,
@@ -277,15 +277,20 @@ impl TableParams {
                 "memtable_flush_period_in_ms" => {
                     self.memtable_flush_period_in_ms = int_in(value, name, 0, i64::from(i32::MAX))?;
                 }
-                "speculative_retry" => self.speculative_retry = value.text(name)?.to_string(),
-                "additional_write_policy" => self.additional_write_policy = value.text(name)?.to_string(),
+                "speculative_retry" => {
+                    let v = value.text(name)?;
+                    sibyl_cluster::SpeculativeRetry::parse(v).map_err(Error::config)?;
+                    self.speculative_retry = v.to_string();
+                }
+                "additional_write_policy" => {
+                    let v = value.text(name)?;
+                    sibyl_cluster::SpeculativeRetry::parse(v)
+                        .map_err(|e| Error::config(e.replace("speculative_retry", name)))?;
+                    self.additional_write_policy = v.to_string();
+                }
                 "read_repair" => {
                     let v = value.text(name)?.to_ascii_uppercase();
-                    if v != "BLOCKING" && v != "NONE" {
-                        return Err(Error::config(format!(
-                            "Invalid value for read_repair: {v}; expected BLOCKING or NONE"
-                        )));
-                    }
+                    sibyl_cluster::ReadRepair::parse(&v).map_err(Error::config)?;
                     self.read_repair = v;
                 }
                 "cdc" => self.cdc = value.boolean(name)?,
