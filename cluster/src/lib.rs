@@ -11,6 +11,8 @@
 //!   [`resolver`] reconciles their answers; [`read_policy`] holds the per-table read options.
 //! - [`service`]: one node's membership wired to sockets: the gossip task, replica-side verb
 //!   handlers and schema propagation.
+//! - [`hints`], [`repair`]: the convergence mechanisms beyond read repair: hinted handoff and
+//!   Merkle-tree anti-entropy repair.
 //! - [`storage`]: the narrow door to the node's storage engine.
 //!
 //! `docs/architecture.md` walks a request through these modules.
@@ -25,6 +27,7 @@ pub mod gossip;
 pub mod hints;
 pub mod messaging;
 pub mod read_policy;
+pub mod repair;
 pub mod replication;
 pub mod resolver;
 pub mod ring;

@@ -516,6 +516,7 @@ impl Inner {
             | verbs::HINT
             | verbs::READ
             | verbs::RANGE_READ
+            | verbs::VALIDATION
             | verbs::SCHEMA_PUSH
             | verbs::SCHEMA_PULL => {
                 let Ok(permit) = Arc::clone(&self.replica_slots).try_acquire_owned() else {
@@ -586,6 +587,11 @@ impl Inner {
                 let cmd = verbs::decode_scan(payload).map_err(|e| format!("bad range read: {e}"))?;
                 let parts = storage.scan(&cmd).map_err(|e| e.to_string())?;
                 Ok(Some(verbs::encode_partitions(&parts)))
+            }
+            verbs::VALIDATION => {
+                let req = crate::repair::validation::ValidationRequest::decode(payload)?;
+                let tree = crate::repair::validation::build_tree(storage.as_ref(), &req)?;
+                Ok(Some(Bytes::from(tree.encode())))
             }
             verbs::SCHEMA_PUSH => {
                 let m = verbs::decode_mutations(payload).map_err(|e| format!("bad schema push: {e}"))?;

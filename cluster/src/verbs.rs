@@ -9,6 +9,7 @@
 //! mutation_req     := count varint | (len varint | mutation)*      (engine's mutation encoding)
 //! mutation_rsp     := (empty)
 //! hint_req         := mutation_req                                  (hints being delivered)
+//! validation_req   := (crate::repair::validation)                   (the response is a Merkle tree)
 //! read_req         := digest_only u8 | read_command
 //! read_rsp         := 0 u8 | digest 16 bytes  |  1 u8 | has u8 | [partition]
 //! range_req        := scan_command
@@ -57,6 +58,9 @@ pub const READ: Verb = Verb(11);
 pub const RANGE_READ: Verb = Verb(12);
 /// Deliver hints: apply mutations a replica missed (request; the response is empty).
 pub const HINT: Verb = Verb(13);
+/// Build a Merkle tree of a table's token range for repair (request; see
+/// [`crate::repair::validation`]).
+pub const VALIDATION: Verb = Verb(14);
 /// A schema change pushed to every live node (one-way).
 pub const SCHEMA_PUSH: Verb = Verb(20);
 /// Ask a node for its whole schema (request).
@@ -73,6 +77,7 @@ pub fn verb_name(verb: Verb) -> &'static str {
         READ => "READ",
         RANGE_READ => "RANGE_READ",
         HINT => "HINT",
+        VALIDATION => "VALIDATION",
         SCHEMA_PUSH => "SCHEMA_PUSH",
         SCHEMA_PULL => "SCHEMA_PULL",
         _ => "UNKNOWN",

@@ -160,3 +160,77 @@ def test_sibyltool_describes_the_cluster(launcher):
         text=True,
     )
     assert "sibyl_coordinator_writes_total" in metrics.stdout and 'sibyl_peer_up{peer="127.0.50.2:7000"} 1' in metrics.stdout
+
+
+def sibyltool(addr, *args, timeout=120):
+    out = subprocess.run([SIBYLTOOL, "-h", addr, *args], capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"sibyltool {args} failed:\n{out.stdout}\n{out.stderr}"
+    return out.stdout
+
+
+def test_hints_then_repair_bring_a_restarted_node_up_to_date(launcher):
+    """A node misses writes twice: hints bring the first ones, `sibyltool repair` the second
+    (written with handoff disabled). Each time the node alone (CL ONE through itself) has them."""
+    profiles = {
+        a: ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([a]), retry_policy=FallthroughRetryPolicy())
+        for a in ADDRS
+    }
+    cluster = Cluster([ADDRS[0]], execution_profiles=profiles)
+    session = cluster.connect()
+    try:
+        session.execute(
+            "CREATE KEYSPACE IF NOT EXISTS ring WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
+        )
+        session.execute("CREATE TABLE ring.hr (k int PRIMARY KEY, v text)")
+        assert cluster.control_connection.wait_for_schema_agreement()
+        insert = SimpleStatement("INSERT INTO ring.hr (k, v) VALUES (%s, %s)", consistency_level=CL.ONE)
+        select_own = SimpleStatement("SELECT k, v FROM ring.hr WHERE k = %s", consistency_level=CL.ONE)
+
+        def node3_has(keys, value):
+            # CL ONE through node 3 reads node 3's own replica first (the local replica is closest).
+            rows = [session.execute(select_own, (k,), execution_profile=ADDRS[2]).one() for k in keys]
+            return all(r is not None and r.v == value for r in rows)
+
+        def restart_node3():
+            launcher.run("start", "3")
+            for addr in ADDRS:
+                wait_for(lambda: status(addr) == {a: "UN" for a in ADDRS}, 30, f"node 3 UN from {addr}")
+            wait_for(lambda: cluster.metadata.get_host(ADDRS[2]).is_up, 30, "the driver sees node 3 up")
+
+        # 1. Hints.
+        launcher.run("kill", "3")
+        wait_for(lambda: status(ADDRS[0]).get(ADDRS[2]) == "DN", 10, "node 3 DN on node 1")
+        for k in range(200):
+            session.execute(insert, (k, "hinted"), execution_profile=ADDRS[0])
+        pending = sibyltool(ADDRS[0], "listpendinghints")
+        assert ADDRS[2] in pending and "DOWN" in pending, pending
+        restart_node3()
+        wait_for(
+            lambda: "does not have any pending hints" in sibyltool(ADDRS[0], "listpendinghints"),
+            30,
+            "node 1's hints for node 3 delivered",
+        )
+        assert node3_has(range(200), "hinted")
+
+        # 2. Repair, with handoff disabled so only repair can bring the writes.
+        sibyltool(ADDRS[0], "disablehandoff")
+        sibyltool(ADDRS[1], "disablehandoff")
+        launcher.run("kill", "3")
+        wait_for(lambda: status(ADDRS[0]).get(ADDRS[2]) == "DN", 10, "node 3 DN on node 1")
+        for k in range(100, 300):
+            session.execute(insert, (k, "repaired"), execution_profile=ADDRS[0])
+        assert "does not have any pending hints" in sibyltool(ADDRS[0], "listpendinghints")
+        restart_node3()
+        assert not node3_has(range(200, 300), "repaired")
+        out = sibyltool(ADDRS[0], "repair", "ring", "hr", "-full")
+        assert "progress: 100%" in out and "finished successfully" in out, out
+        assert node3_has(range(100, 300), "repaired") and node3_has(range(100), "hinted")
+        history = sibyltool(ADDRS[0], "repair_admin", "list")
+        assert "SUCCESS" in history and " 200 " in history, history
+        # A second repair finds nothing to do.
+        again = sibyltool(ADDRS[2], "repair", "ring", "hr", "-pr")
+        assert "finished successfully" in again and "partitions repaired" not in again, again
+    finally:
+        sibyltool(ADDRS[0], "enablehandoff")
+        sibyltool(ADDRS[1], "enablehandoff")
+        cluster.shutdown()

@@ -105,6 +105,7 @@ impl Node {
             executor: Arc::clone(&self.executor),
             cluster: cluster.clone(),
             started: std::time::Instant::now(),
+            repair: sibyl_cluster::repair::RepairService::new(Arc::clone(self.executor.coordinator())),
         };
         tokio::spawn(crate::admin::serve(admin_listener, admin_state, shutdown.clone()));
         let handler = Arc::new(CqlHandler::new(Arc::clone(&self.executor), events.clone()));

@@ -119,6 +119,45 @@ pub enum Command {
     Pausehandoff,
     /// Resume the delivery of hints.
     Resumehandoff,
+    /// Anti-entropy repair: compare this node's ranges with their other replicas by Merkle
+    /// trees and sync where they differ. Waits, printing progress, until every session ends.
+    Repair {
+        /// Keyspace (every replicated keyspace when absent).
+        keyspace: Option<String>,
+        /// Tables (all of the keyspace when absent).
+        tables: Vec<String>,
+        /// `-pr`: only the ranges this node is primary for; run it on every node in turn.
+        #[arg(long = "partitioner-range", visible_alias = "pr")]
+        partitioner_range: bool,
+        /// `-st`: start token (exclusive) of a subrange.
+        #[arg(long = "start-token", visible_alias = "st", allow_hyphen_values = true)]
+        start_token: Option<i64>,
+        /// `-et`: end token (inclusive) of a subrange.
+        #[arg(long = "end-token", visible_alias = "et", allow_hyphen_values = true)]
+        end_token: Option<i64>,
+        /// `-full`: accepted; every Sibyl repair is a full repair.
+        #[arg(long = "full")]
+        full: bool,
+    },
+    /// Repair sessions: `repair_admin list` shows the ones this node ran.
+    #[command(name = "repair_admin")]
+    RepairAdmin {
+        /// `list` (the only action).
+        #[arg(default_value = "list")]
+        action: String,
+    },
+}
+
+/// nodetool's single-dash long options (`-pr`, `-st`, `-et`, `-full`) as the double-dash ones
+/// the parser knows.
+#[must_use]
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .map(|a| match a.as_str() {
+            "-pr" | "-st" | "-et" | "-full" => format!("-{a}"),
+            _ => a,
+        })
+        .collect()
 }
 
 fn enc(s: &str) -> String {
@@ -189,6 +228,9 @@ pub fn requests(command: &Command) -> Vec<(&'static str, String)> {
         Command::Disablehandoff => vec![("POST", "/disablehandoff".into())],
         Command::Pausehandoff => vec![("POST", "/pausehandoff".into())],
         Command::Resumehandoff => vec![("POST", "/resumehandoff".into())],
+        Command::RepairAdmin { .. } => vec![("GET", "/repair_admin/list".into())],
+        // Runs as a conversation (start, then poll): see `repair`.
+        Command::Repair { .. } => Vec::new(),
     }
 }
 
@@ -226,11 +268,89 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
             anyhow::bail!("stop {kind}: only COMPACTION can be stopped");
         }
     }
+    if let Command::RepairAdmin { action } = &args.command {
+        if action != "list" {
+            anyhow::bail!("repair_admin {action}: only list is supported");
+        }
+    }
+    if let Command::Repair { .. } = &args.command {
+        return repair(args, out, Duration::from_millis(500));
+    }
     for (method, path) in requests(&args.command) {
         let body = call(&args.host, args.port, method, &path)?;
         out.write_all(body.as_bytes())?;
     }
     Ok(())
+}
+
+/// The start request of a repair of `keyspace`.
+#[must_use]
+pub fn repair_path(keyspace: &str, command: &Command) -> String {
+    let mut path = format!("/repair?keyspace={}", enc(keyspace));
+    if let Command::Repair { tables, partitioner_range, start_token, end_token, .. } = command {
+        if !tables.is_empty() {
+            path.push_str(&format!("&tables={}", enc(&tables.join(","))));
+        }
+        if *partitioner_range {
+            path.push_str("&pr=1");
+        }
+        if let Some(st) = start_token {
+            path.push_str(&format!("&st={st}"));
+        }
+        if let Some(et) = end_token {
+            path.push_str(&format!("&et={et}"));
+        }
+    }
+    path
+}
+
+/// `repair`: one session per keyspace, in turn, each followed to its end with its progress
+/// lines printed as nodetool prints them. Fails with the session's reason.
+fn repair(args: &Args, out: &mut dyn Write, poll: Duration) -> Result<()> {
+    let Command::Repair { keyspace, .. } = &args.command else { return Ok(()) };
+    let keyspaces: Vec<String> = match keyspace {
+        Some(k) => vec![k.clone()],
+        None => {
+            call(&args.host, args.port, "GET", "/repair/keyspaces")?.lines().map(str::to_string).collect()
+        }
+    };
+    if keyspaces.is_empty() {
+        writeln!(out, "Nothing to repair: no keyspace is replicated to more than one node")?;
+    }
+    for ks in keyspaces {
+        let id = call(&args.host, args.port, "POST", &repair_path(&ks, &args.command))?.trim().to_string();
+        let mut seen = 0usize;
+        loop {
+            let status = call(&args.host, args.port, "GET", &format!("/repair/status?id={id}&from={seen}"))?;
+            let mut lines = status.lines();
+            let state = lines.next().and_then(|l| l.strip_prefix("state ")).unwrap_or("UNKNOWN").to_string();
+            let _progress = lines.next();
+            let total: usize = lines
+                .next()
+                .and_then(|l| l.strip_prefix("events "))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(seen);
+            let mut last = String::new();
+            for line in lines {
+                writeln!(out, "[{}] {line}", crate::shell::format::format_timestamp(now_ms()))?;
+                last = line.to_string();
+            }
+            out.flush()?;
+            seen = total;
+            match state.as_str() {
+                "RUNNING" => std::thread::sleep(poll),
+                "SUCCESS" => break,
+                _ => bail!("repair of keyspace {ks} failed: {last}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -252,5 +372,17 @@ mod tests {
             requests(&Command::Tablestats { filter: Some("ks.t".into()) })[0].1,
             "/tablestats?keyspace=ks&table=t"
         );
+    }
+
+    #[test]
+    fn nodetool_repair_options_parse() {
+        let argv = ["sibyltool", "-p", "7200", "repair", "-pr", "ks", "a", "b", "-full"];
+        let args = Args::try_parse_from(normalize_args(argv.iter().map(|s| s.to_string()))).unwrap();
+        assert_eq!(repair_path("ks", &args.command), "/repair?keyspace=ks&tables=a%2Cb&pr=1");
+        let argv = ["sibyltool", "repair", "ks", "-st", "-9223372036854775807", "-et", "100"];
+        let args = Args::try_parse_from(normalize_args(argv.iter().map(|s| s.to_string()))).unwrap();
+        assert_eq!(repair_path("ks", &args.command), "/repair?keyspace=ks&st=-9223372036854775807&et=100");
+        let args = Args::try_parse_from(["sibyltool", "repair_admin", "list"]).unwrap();
+        assert_eq!(requests(&args.command), vec![("GET", "/repair_admin/list".to_string())]);
     }
 }

@@ -22,6 +22,10 @@
 //! | `POST /stop` | `stop COMPACTION` |
 //! | `GET /compactionthroughput`, `POST /compactionthroughput?value=MiB` | `getcompactionthroughput`, `setcompactionthroughput` |
 //! | `GET /tablehistograms?keyspace=ks&table=t` | `tablehistograms` |
+//! | `GET /repair/keyspaces` | (the keyspaces `repair` covers when none is named) |
+//! | `POST /repair?keyspace=ks[&tables=a,b][&pr=1][&st=&et=]` | `repair` (starts a session; answers its id) |
+//! | `GET /repair/status?id=&from=N` | (`repair` polls: state, progress, progress lines from N) |
+//! | `GET /repair_admin/list` | `repair_admin list` |
 //! | `POST /messaging/block?peer=ip:port`, `/messaging/unblock` | (tests: cut a link) |
 //! | `GET /metrics` | Prometheus text format |
 
@@ -35,6 +39,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use sibyl_cluster::hints::HintsService;
+use sibyl_cluster::repair::{RepairRequest, RepairScope, RepairService, RepairSession};
 use sibyl_cluster::{ClusterService, Endpoint};
 use sibyl_cql::Executor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,6 +62,8 @@ pub struct AdminState {
     pub cluster: ClusterService,
     /// When the node started.
     pub started: Instant,
+    /// Anti-entropy repair sessions.
+    pub repair: Arc<RepairService>,
 }
 
 /// Serves the admin endpoint until `shutdown` turns true.
@@ -276,9 +283,159 @@ fn route(
             hints(state)?.set_paused(path == "/pausehandoff");
             Ok(String::new())
         }
+        ("GET", "/repair/keyspaces") => Ok(repair_keyspaces(state)),
+        ("POST", "/repair") => start_repair(state, params),
+        ("GET", "/repair/status") => repair_status(state, params),
+        ("GET", "/repair_admin/list") => Ok(repair_list(&state.repair.sessions())),
         ("GET", "/metrics") => Ok(metrics(state)),
         _ => Err(RouteError::NotFound),
     }
+}
+
+/// Keyspaces a repair without a keyspace covers: every keyspace replicated to more than one node.
+fn repair_keyspaces(state: &AdminState) -> String {
+    let exec = &state.executor;
+    let schema = exec.schema();
+    let mut out = String::new();
+    for (name, ks) in schema.keyspaces() {
+        let replicated = exec
+            .keyspace_strategy(&schema, name)
+            .is_ok_and(|s| s.replication_factor_total() > 1 && !ks.tables.is_empty());
+        if replicated {
+            let _ = writeln!(out, "{name}");
+        }
+    }
+    out
+}
+
+/// Starts a repair session; answers its id.
+fn start_repair(
+    state: &AdminState,
+    params: &BTreeMap<String, String>,
+) -> std::result::Result<String, RouteError> {
+    let exec = &state.executor;
+    let keyspace =
+        params.get("keyspace").ok_or_else(|| RouteError::Bad("keyspace=<name> is required".into()))?.clone();
+    let schema = exec.schema();
+    let ks = schema
+        .keyspace(&keyspace)
+        .ok_or_else(|| RouteError::Bad(format!("Keyspace '{keyspace}' does not exist")))?;
+    let strategy = exec.keyspace_strategy(&schema, &keyspace)?;
+    if matches!(strategy, sibyl_cluster::ReplicationStrategy::Local) {
+        return Err(RouteError::Bad(format!(
+            "keyspace {keyspace} is local to each node: there is nothing to repair"
+        )));
+    }
+    let wanted: Vec<&str> =
+        params.get("tables").map(|t| t.split(',').filter(|x| !x.is_empty()).collect()).unwrap_or_default();
+    let mut tables = Vec::new();
+    for (name, t) in &ks.tables {
+        if wanted.is_empty() || wanted.contains(&name.as_str()) {
+            tables.push((name.clone(), t.id));
+        }
+    }
+    if let Some(missing) = wanted.iter().find(|w| !ks.tables.contains_key(**w)) {
+        return Err(RouteError::Bad(format!("Unknown table {missing} in keyspace {keyspace}")));
+    }
+    let token = |name: &str| -> std::result::Result<Option<i64>, RouteError> {
+        params
+            .get(name)
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| RouteError::Bad(format!("{name}={v} is not a token (a 64-bit integer)")))
+            })
+            .transpose()
+    };
+    let scope = match (token("st")?, token("et")?, params.get("pr").is_some_and(|v| v == "1" || v == "true"))
+    {
+        (Some(_), Some(_), true) => {
+            return Err(RouteError::Bad("-pr and -st/-et cannot be combined".into()));
+        }
+        (Some(st), Some(et), false) => RepairScope::Subrange(st, et),
+        (None, None, true) => RepairScope::PrimaryRange,
+        (None, None, false) => RepairScope::All,
+        _ => return Err(RouteError::Bad("-st and -et go together".into())),
+    };
+    let id =
+        state.repair.start(RepairRequest { keyspace, strategy, tables, scope }).map_err(RouteError::Bad)?;
+    Ok(format!("{id}\n"))
+}
+
+/// A session's state and progress lines from `from` on:
+/// `state <RUNNING|SUCCESS|FAILED>`, `progress <done> <total>`, `events <count>`, then lines.
+fn repair_status(
+    state: &AdminState,
+    params: &BTreeMap<String, String>,
+) -> std::result::Result<String, RouteError> {
+    let id: uuid::Uuid =
+        params.get("id").ok_or_else(|| RouteError::Bad("id=<session id> is required".into()))?.parse()?;
+    let from: usize = params.get("from").map(|f| f.parse()).transpose()?.unwrap_or(0);
+    let s = state.repair.session(id).ok_or_else(|| RouteError::Bad(format!("no repair session {id}")))?;
+    let mut out = format!(
+        "state {}\nprogress {} {}\nevents {}\n",
+        s.state.name(),
+        s.ranges_done,
+        s.ranges_total,
+        s.events.len()
+    );
+    for e in s.events.iter().skip(from) {
+        let _ = writeln!(out, "{e}");
+    }
+    Ok(out)
+}
+
+/// `repair_admin list`: the sessions this node ran, oldest first.
+fn repair_list(sessions: &[RepairSession]) -> String {
+    if sessions.is_empty() {
+        return "No repair sessions have run on this node since it started\n".into();
+    }
+    let mut rows = vec![[
+        "id".to_string(),
+        "keyspace".into(),
+        "tables".into(),
+        "scope".into(),
+        "state".into(),
+        "started".into(),
+        "duration".into(),
+        "ranges".into(),
+        "mismatched".into(),
+        "repaired".into(),
+        "streamed".into(),
+    ]];
+    for s in sessions {
+        let duration_ms =
+            if s.finished_ms > 0 { s.finished_ms - s.started_ms } else { now_ms() - s.started_ms };
+        rows.push([
+            s.id.to_string(),
+            s.keyspace.clone(),
+            s.tables.join(","),
+            match s.scope {
+                RepairScope::All => "all".into(),
+                RepairScope::PrimaryRange => "primary range".into(),
+                RepairScope::Subrange(a, b) => format!("({a},{b}]"),
+            },
+            s.state.name().into(),
+            crate::shell::format::format_timestamp(s.started_ms),
+            format!("{:.1}s", duration_ms as f64 / 1000.0),
+            format!("{}/{}", s.ranges_done, s.ranges_total),
+            s.mismatched_ranges.to_string(),
+            s.partitions_repaired.to_string(),
+            nodetool::human_bytes((s.bytes_fetched + s.bytes_sent) as f64),
+        ]);
+    }
+    let mut out = nodetool::table(&rows);
+    for s in sessions {
+        if let sibyl_cluster::repair::RepairState::Failed(reason) = &s.state {
+            let _ = writeln!(out, "{}: {reason}", s.id);
+        }
+    }
+    out
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Bytes of this node's live SSTables.
