@@ -161,8 +161,13 @@ fn successes<T>(answers: &[(Endpoint, std::result::Result<T, String>)]) -> usize
     answers.iter().filter(|(_, a)| a.is_ok()).count()
 }
 
+/// What a replica's silence reads as in the collected answers (`RequestError::Timeout`): not
+/// an answer, so it counts toward a timeout, never toward a Failure.
+const TIMED_OUT: &str = "request timed out";
+
+/// Replicas that answered with an error (timeouts are silence, not failures).
 fn failures<T>(answers: &[(Endpoint, std::result::Result<T, String>)]) -> usize {
-    answers.len() - successes(answers)
+    answers.iter().filter(|(_, a)| a.as_ref().is_err_and(|e| e != TIMED_OUT)).count()
 }
 
 /// The protocol's WriteFailure/ReadFailure: replicas answered with errors (not silence).
@@ -183,7 +188,10 @@ fn replica_failure<T>(
 }
 
 fn first_failure<T>(answers: &[(Endpoint, std::result::Result<T, String>)]) -> String {
-    answers.iter().find_map(|(from, a)| a.as_ref().err().map(|e| format!("{from}: {e}"))).unwrap_or_default()
+    answers
+        .iter()
+        .find_map(|(from, a)| a.as_ref().err().filter(|e| *e != TIMED_OUT).map(|e| format!("{from}: {e}")))
+        .unwrap_or_default()
 }
 
 impl Coordinator {
@@ -1044,6 +1052,19 @@ mod tests {
         assert_eq!(next_concurrency(1, 3, 10, 1), 1);
         assert_eq!(next_concurrency(1, 3, 2, 5), 8);
         assert_eq!(next_concurrency(1, 1, 1, usize::MAX), MAX_FANOUT);
+    }
+
+    #[test]
+    fn a_replica_timing_out_is_silence_not_a_failure() {
+        assert_eq!(RequestError::Timeout.to_string(), TIMED_OUT);
+        let ep = |i: u8| Endpoint(std::net::SocketAddr::from(([127, 0, 0, i], 7000)));
+        let answers: Vec<(Endpoint, std::result::Result<(), String>)> = vec![
+            (ep(1), Ok(())),
+            (ep(2), Err(request_error(&RequestError::Timeout))),
+            (ep(3), Err("overloaded".into())),
+        ];
+        assert_eq!((successes(&answers), failures(&answers)), (1, 1));
+        assert_eq!(first_failure(&answers), "127.0.0.3:7000: overloaded");
     }
 
     #[test]
