@@ -234,3 +234,80 @@ def test_hints_then_repair_bring_a_restarted_node_up_to_date(launcher):
         sibyltool(ADDRS[0], "enablehandoff")
         sibyltool(ADDRS[1], "enablehandoff")
         cluster.shutdown()
+
+
+def test_crash_loop_under_quorum_writes_loses_nothing_and_stays_available(launcher):
+    """Each node in turn is killed with SIGKILL and restarted while two writers insert unique
+    keys at QUORUM through the nodes that are up. Every request coordinated by a live node
+    succeeds, and afterwards every acknowledged key is read back at ALL."""
+    import threading
+
+    profiles = {
+        a: ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([a]), retry_policy=FallthroughRetryPolicy())
+        for a in ADDRS
+    }
+    cluster = Cluster([ADDRS[0]], execution_profiles=profiles)
+    session = cluster.connect()
+    session.execute(
+        "CREATE KEYSPACE IF NOT EXISTS ring WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
+    )
+    session.execute("CREATE TABLE ring.crash (k int PRIMARY KEY, v int)")
+    assert cluster.control_connection.wait_for_schema_agreement()
+    insert = session.prepare("INSERT INTO ring.crash (k, v) VALUES (?, ?)")
+    insert.consistency_level = CL.QUORUM
+
+    lock = threading.Lock()
+    state = {"live": list(ADDRS), "next": 0, "acked": [], "failed": [], "stop": False}
+
+    def writer(index):
+        n = 0
+        while not state["stop"]:
+            with lock:
+                k = state["next"]
+                state["next"] += 1
+                coordinator = state["live"][(k + index) % len(state["live"])]
+            try:
+                session.execute(insert, (k, k), execution_profile=coordinator)
+                with lock:
+                    state["acked"].append(k)
+            except Exception as e:  # noqa: BLE001 - every failure is a finding
+                with lock:
+                    state["failed"].append((k, coordinator, repr(e)))
+            n += 1
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for cycle, victim in enumerate([3, 2, 3]):
+            addr = ADDRS[victim - 1]
+            with lock:
+                state["live"] = [a for a in ADDRS if a != addr]
+            time.sleep(0.5)  # requests already sent to the victim finish first
+            launcher.run("kill", str(victim))
+            time.sleep(2)
+            launcher.run("start", str(victim))
+            for a in ADDRS:
+                wait_for(lambda: status(a) == {x: "UN" for x in ADDRS}, 30, f"node {victim} UN from {a}")
+            wait_for(lambda: cluster.metadata.get_host(addr).is_up, 30, f"the driver sees node {victim} up")
+            with lock:
+                state["live"] = list(ADDRS)
+            time.sleep(1)
+    finally:
+        state["stop"] = True
+        for t in threads:
+            t.join()
+    acked = state["acked"]
+    print(f"crash loop: {len(acked)} writes acknowledged, {len(state['failed'])} failed")
+    assert not state["failed"], state["failed"][:5]
+    assert len(acked) > 200
+
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    select = session.prepare("SELECT v FROM ring.crash WHERE k = ?")
+    select.consistency_level = CL.ALL
+    results = execute_concurrent_with_args(session, select, [(k,) for k in acked], concurrency=32)
+    lost = [k for k, (ok, rows) in zip(acked, results) if not ok or rows.one() is None]
+    print(f"lost acknowledged writes: {len(lost)}")
+    assert not lost, lost[:10]
+    cluster.shutdown()
