@@ -31,6 +31,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use sibyl_engine::{Mutation, PartitionData, ReadCommand, ScanCommand, ScanStart, Token};
 use uuid::Uuid;
 
+use crate::batchlog::{self, Batchlog, StoredBatch};
 use crate::consistency::{plan_read, plan_write, ConsistencyLevel, PlanError, ReplicaPlan};
 use crate::endpoint::{Endpoint, Location};
 use crate::error::{Error, Result, WriteType};
@@ -96,6 +97,7 @@ pub struct Coordinator {
     view: RwLock<ClusterView>,
     messaging: OnceLock<MessagingService>,
     hints: OnceLock<Arc<HintsService>>,
+    batchlog: OnceLock<Arc<Batchlog>>,
     timeouts: Timeouts,
     stats: Mutex<CoordinatorStats>,
     latencies: ReadLatencies,
@@ -219,6 +221,7 @@ impl Coordinator {
             }),
             messaging: OnceLock::new(),
             hints: OnceLock::new(),
+            batchlog: OnceLock::new(),
             timeouts,
             stats: Mutex::new(CoordinatorStats::default()),
             latencies: ReadLatencies::default(),
@@ -238,6 +241,20 @@ impl Coordinator {
         if self.hints.set(hints).is_err() {
             tracing::warn!("hints attached twice; keeping the first");
         }
+    }
+
+    /// Keeps logged batches for other coordinators and makes this one's logged batches durable
+    /// before they are applied (once, at startup).
+    pub fn attach_batchlog(&self, batchlog: Arc<Batchlog>) {
+        if self.batchlog.set(batchlog).is_err() {
+            tracing::warn!("batchlog attached twice; keeping the first");
+        }
+    }
+
+    /// The batchlog, if attached.
+    #[must_use]
+    pub fn batchlog(&self) -> Option<&Arc<Batchlog>> {
+        self.batchlog.get()
     }
 
     /// The hints service, if attached.
@@ -504,6 +521,113 @@ impl Coordinator {
     /// The hints service and host id to hint `ep` with, if it gets hints now. `down` says
     /// whether the replica is down (its downtime counts against `max_hint_window`) or only
     /// failed to acknowledge.
+    /// Writes a logged batch: `groups` are each keyspace's mutations with its replication.
+    ///
+    /// A batch touching more than one partition is first stored on up to two other live nodes
+    /// of this data center (this node when it is alone), which replay it if this coordinator
+    /// does not confirm it was applied (see [`crate::batchlog`]); then every group is written
+    /// at `cl`, and the stored copies are removed. Unavailable comes before anything is stored.
+    /// A WriteTimeout with write type BATCH_LOG means nothing was applied; one with BATCH means
+    /// the batch will be applied in full by a replay.
+    pub fn write_logged(
+        &self,
+        groups: Vec<(ReplicationStrategy, Vec<Mutation>)>,
+        cl: ConsistencyLevel,
+    ) -> Result<()> {
+        let partitions: HashSet<(sibyl_engine::TableId, &[u8])> =
+            groups.iter().flat_map(|(_, g)| g.iter().map(|m| (m.table, &m.update.key[..]))).collect();
+        let Some(log) = self.batchlog.get().filter(|_| partitions.len() > 1) else {
+            for (strategy, group) in groups {
+                self.write(&strategy, group, cl, WriteType::Batch)?;
+            }
+            return Ok(());
+        };
+        for (strategy, group) in &groups {
+            for m in group {
+                self.plan_write(strategy, cl, Token::of_key(&m.update.key))?;
+            }
+        }
+        let all: Vec<Mutation> = groups.iter().flat_map(|(_, g)| g.iter().cloned()).collect();
+        let batch = StoredBatch {
+            id: Uuid::new_v4(),
+            created_ms: batchlog::now_ms(),
+            mutations: verbs::encode_mutations(&all),
+        };
+        let endpoints = self.batchlog_endpoints(batch.id);
+        self.store_batch(log, &endpoints, &batch)?;
+        for (strategy, group) in groups {
+            self.write(&strategy, group, cl, WriteType::Batch)?;
+        }
+        for ep in endpoints {
+            if ep == self.local {
+                log.remove(batch.id);
+            } else if let Ok(m) = self.messaging() {
+                m.send_one_way(
+                    ep,
+                    verbs::BATCH_REMOVE,
+                    batchlog::encode_remove(batch.id),
+                    self.timeouts.write,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to two live nodes of this data center other than this one, chosen by the batch id so
+    /// that batches spread over the nodes; this node alone when no other is live.
+    fn batchlog_endpoints(&self, id: Uuid) -> Vec<Endpoint> {
+        let view = self.view.read();
+        let mut others: Vec<Endpoint> = view
+            .live
+            .iter()
+            .copied()
+            .filter(|ep| *ep != self.local && Self::location_of(&view, *ep).dc == self.local_location.dc)
+            .collect();
+        if others.is_empty() {
+            return vec![self.local];
+        }
+        others.sort();
+        let start = (id.as_u128() % others.len() as u128) as usize;
+        others.rotate_left(start);
+        others.truncate(2);
+        others
+    }
+
+    /// Stores `batch` on every endpoint, or fails with WriteTimeout (BATCH_LOG).
+    fn store_batch(&self, log: &Batchlog, endpoints: &[Endpoint], batch: &StoredBatch) -> Result<()> {
+        let level = if endpoints.len() > 1 { ConsistencyLevel::Two } else { ConsistencyLevel::One };
+        let collector: Arc<Collector<()>> = Collector::new();
+        let payload = batchlog::encode_store(batch);
+        for ep in endpoints {
+            if *ep == self.local {
+                collector.push(self.local, log.store(batch).map_err(|e| e.to_string()));
+                continue;
+            }
+            let c = Arc::clone(&collector);
+            let ep = *ep;
+            self.messaging()?.send_request(
+                ep,
+                verbs::BATCH_STORE,
+                payload.clone(),
+                self.timeouts.write,
+                Box::new(move |r| c.push(ep, r.map(|_| ()).map_err(|e| request_error(&e)))),
+            );
+        }
+        let answers = collector.wait(Instant::now() + self.timeouts.write, |a| a.len() == endpoints.len());
+        let received = successes(&answers);
+        if received < endpoints.len() {
+            tracing::debug!(batch = %batch.id, received, reason = %first_failure(&answers), "batchlog store incomplete");
+            self.stats.lock().timeouts += 1;
+            return Err(Error::WriteTimeout {
+                consistency: level,
+                received,
+                block_for: endpoints.len(),
+                write_type: WriteType::BatchLog,
+            });
+        }
+        Ok(())
+    }
+
     fn hint_target(&self, view: &ClusterView, ep: Endpoint, down: bool) -> Option<(Arc<HintsService>, Uuid)> {
         let service = self.hints.get()?;
         let Some(host) = view.host_ids.get(&ep) else {

@@ -15,6 +15,8 @@ pub enum WriteType {
     Batch,
     /// An unlogged batch or a multi-partition write.
     UnloggedBatch,
+    /// Storing a logged batch in the batchlog (nothing of the batch was applied yet).
+    BatchLog,
 }
 
 impl WriteType {
@@ -25,6 +27,7 @@ impl WriteType {
             WriteType::Simple => "SIMPLE",
             WriteType::Batch => "BATCH",
             WriteType::UnloggedBatch => "UNLOGGED_BATCH",
+            WriteType::BatchLog => "BATCH_LOG",
         }
     }
 }

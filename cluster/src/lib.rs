@@ -11,12 +11,13 @@
 //!   [`resolver`] reconciles their answers; [`read_policy`] holds the per-table read options.
 //! - [`service`]: one node's membership wired to sockets: the gossip task, replica-side verb
 //!   handlers and schema propagation.
-//! - [`hints`], [`repair`]: the convergence mechanisms beyond read repair: hinted handoff and
-//!   Merkle-tree anti-entropy repair.
+//! - [`hints`], [`repair`], [`batchlog`]: the convergence mechanisms beyond read repair: hinted
+//!   handoff, Merkle-tree anti-entropy repair, and logged batches replayed in full.
 //! - [`storage`]: the narrow door to the node's storage engine.
 //!
 //! `docs/architecture.md` walks a request through these modules.
 
+pub mod batchlog;
 pub mod consistency;
 pub mod coordinator;
 #[rustfmt::skip]

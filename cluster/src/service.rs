@@ -280,10 +280,13 @@ impl ClusterService {
         set_state(&mut self.inner.gossiper.lock(), ApplicationState::Schema, version);
     }
 
-    /// Stops hint delivery and messaging (the node is shutting down).
+    /// Stops hint delivery, batchlog replay and messaging (the node is shutting down).
     pub fn shutdown(&self) {
         if let Some(hints) = self.inner.coordinator.hints() {
             hints.shutdown();
+        }
+        if let Some(batchlog) = self.inner.coordinator.batchlog() {
+            batchlog.shutdown();
         }
         self.inner.messaging.shutdown();
     }
@@ -517,6 +520,8 @@ impl Inner {
             | verbs::READ
             | verbs::RANGE_READ
             | verbs::VALIDATION
+            | verbs::BATCH_STORE
+            | verbs::BATCH_REMOVE
             | verbs::SCHEMA_PUSH
             | verbs::SCHEMA_PULL => {
                 let Ok(permit) = Arc::clone(&self.replica_slots).try_acquire_owned() else {
@@ -592,6 +597,19 @@ impl Inner {
                 let req = crate::repair::validation::ValidationRequest::decode(payload)?;
                 let tree = crate::repair::validation::build_tree(storage.as_ref(), &req)?;
                 Ok(Some(Bytes::from(tree.encode())))
+            }
+            verbs::BATCH_STORE => {
+                let batch = crate::batchlog::decode_store(payload)?;
+                let log = self.coordinator.batchlog().ok_or("this node keeps no batchlog")?;
+                log.store(&batch).map_err(|e| format!("cannot store batch {}: {e}", batch.id))?;
+                Ok(Some(Bytes::new()))
+            }
+            verbs::BATCH_REMOVE => {
+                let id = crate::batchlog::decode_remove(payload)?;
+                if let Some(log) = self.coordinator.batchlog() {
+                    log.remove(id);
+                }
+                Ok(None)
             }
             verbs::SCHEMA_PUSH => {
                 let m = verbs::decode_mutations(payload).map_err(|e| format!("bad schema push: {e}"))?;

@@ -10,6 +10,8 @@
 //! mutation_rsp     := (empty)
 //! hint_req         := mutation_req                                  (hints being delivered)
 //! validation_req   := (crate::repair::validation)                   (the response is a Merkle tree)
+//! batch_store      := (crate::batchlog)                             (the response is empty)
+//! batch_remove     := (crate::batchlog)                             (one-way)
 //! read_req         := digest_only u8 | read_command
 //! read_rsp         := 0 u8 | digest 16 bytes  |  1 u8 | has u8 | [partition]
 //! range_req        := scan_command
@@ -61,6 +63,10 @@ pub const HINT: Verb = Verb(13);
 /// Build a Merkle tree of a table's token range for repair (request; see
 /// [`crate::repair::validation`]).
 pub const VALIDATION: Verb = Verb(14);
+/// Store a logged batch until its coordinator applied it (request; see [`crate::batchlog`]).
+pub const BATCH_STORE: Verb = Verb(15);
+/// Forget a stored batch: its coordinator applied it (one-way).
+pub const BATCH_REMOVE: Verb = Verb(16);
 /// A schema change pushed to every live node (one-way).
 pub const SCHEMA_PUSH: Verb = Verb(20);
 /// Ask a node for its whole schema (request).
@@ -78,6 +84,8 @@ pub fn verb_name(verb: Verb) -> &'static str {
         RANGE_READ => "RANGE_READ",
         HINT => "HINT",
         VALIDATION => "VALIDATION",
+        BATCH_STORE => "BATCH_STORE",
+        BATCH_REMOVE => "BATCH_REMOVE",
         SCHEMA_PUSH => "SCHEMA_PUSH",
         SCHEMA_PULL => "SCHEMA_PULL",
         _ => "UNKNOWN",

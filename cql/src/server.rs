@@ -273,6 +273,7 @@ fn cluster_error_kind(e: &sibyl_cluster::Error) -> ErrorKind {
         sibyl_cluster::WriteType::Simple => protocol::WriteType::Simple,
         sibyl_cluster::WriteType::Batch => protocol::WriteType::Batch,
         sibyl_cluster::WriteType::UnloggedBatch => protocol::WriteType::UnloggedBatch,
+        sibyl_cluster::WriteType::BatchLog => protocol::WriteType::BatchLog,
     };
     match e {
         C::Unavailable { consistency, required, alive } => ErrorKind::Unavailable {

@@ -39,6 +39,7 @@ class Node:
             f"  - {self.dir / 'data'}\n"
             f"commitlog_directory: {self.dir / 'commitlog'}\n"
             f"hints_directory: {self.dir / 'hints'}\n"
+            f"batchlog_directory: {self.dir / 'batchlog'}\n"
             "commitlog_sync: batch\n"
             f"native_transport_port: {self.port}\n"
             "storage_port: 0\n"

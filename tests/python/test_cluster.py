@@ -311,3 +311,31 @@ def test_crash_loop_under_quorum_writes_loses_nothing_and_stays_available(launch
     print(f"lost acknowledged writes: {len(lost)}")
     assert not lost, lost[:10]
     cluster.shutdown()
+
+
+def test_a_logged_batch_across_partitions_goes_through_the_batchlog(launcher):
+    cluster = Cluster([ADDRS[0]])
+    session = cluster.connect()
+    try:
+        session.execute(
+            "CREATE KEYSPACE IF NOT EXISTS ring WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
+        )
+        session.execute("CREATE TABLE IF NOT EXISTS ring.lb (k int PRIMARY KEY, v text)")
+        assert cluster.control_connection.wait_for_schema_agreement()
+        body = " ".join(f"INSERT INTO ring.lb (k, v) VALUES ({k}, 'b');" for k in range(20))
+        session.execute(SimpleStatement(f"BEGIN BATCH {body} APPLY BATCH", consistency_level=CL.QUORUM))
+        rows = session.execute(SimpleStatement("SELECT k, v FROM ring.lb", consistency_level=CL.ALL))
+        assert sorted((r.k, r.v) for r in rows) == [(k, "b") for k in range(20)]
+
+        def metric(addr, name):
+            import urllib.request
+
+            text = urllib.request.urlopen(f"http://{addr}:7199/metrics").read().decode()
+            return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(name + " "))
+
+        # Stored on two other nodes, and removed from them once applied.
+        wait_for(lambda: sum(metric(a, "sibyl_batchlog_removed_total") for a in ADDRS) >= 2, 10, "batch removed")
+        assert sum(metric(a, "sibyl_batchlog_stored_total") for a in ADDRS) >= 2
+        assert sum(metric(a, "sibyl_batchlog_pending") for a in ADDRS) == 0
+    finally:
+        cluster.shutdown()

@@ -129,6 +129,9 @@ pub struct NodeConfig {
     pub max_hint_window_in_ms: Option<u64>,
     /// Where hints are kept (default `./data/hints`).
     pub hints_directory: Option<PathBuf>,
+    /// Where logged batches are kept until their coordinator applied them (default
+    /// `./data/batchlog`; Cassandra keeps them in the `system.batches` table).
+    pub batchlog_directory: Option<PathBuf>,
     /// Hint delivery rate per second, shared by the other nodes, e.g. `1024KiB` (0: unthrottled).
     pub hinted_handoff_throttle: Option<String>,
     /// Older spelling, in KiB.
@@ -485,6 +488,12 @@ impl NodeConfig {
 }
 
 impl NodeConfig {
+    /// The batchlog's directory.
+    #[must_use]
+    pub fn batchlog_directory(&self) -> PathBuf {
+        self.batchlog_directory.clone().unwrap_or_else(|| PathBuf::from("./data/batchlog"))
+    }
+
     /// Hinted handoff settings.
     pub fn hints_config(&self) -> Result<sibyl_cluster::hints::HintsConfig> {
         let dir = self.hints_directory.clone().unwrap_or_else(|| PathBuf::from("./data/hints"));

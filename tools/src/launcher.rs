@@ -137,10 +137,12 @@ impl Cluster {
                  seed_provider:\n  - class_name: org.apache.cassandra.locator.SimpleSeedProvider\n    parameters:\n      - seeds: \"{seed}\"\n\
                  data_file_directories:\n  - {}\n\
                  commitlog_directory: {}\n\
-                 hints_directory: {}\n",
+                 hints_directory: {}\n\
+                 batchlog_directory: {}\n",
                 dir.join("data/data").display(),
                 dir.join("data/commitlog").display(),
-                dir.join("data/hints").display()
+                dir.join("data/hints").display(),
+                dir.join("data/batchlog").display()
             );
             for line in extra_yaml {
                 yaml.push_str(line);

@@ -81,6 +81,11 @@ impl Node {
         let hints = sibyl_cluster::hints::HintsService::open(config.hints_config()?, Arc::clone(&clock))
             .context("cannot open the hints directory (hints_directory)")?;
         executor.coordinator().attach_hints(hints);
+        let batchlog_dir = config.batchlog_directory();
+        let batchlog = sibyl_cluster::batchlog::Batchlog::open(&batchlog_dir).with_context(|| {
+            format!("cannot open the batchlog directory {} (batchlog_directory)", batchlog_dir.display())
+        })?;
+        executor.coordinator().attach_batchlog(batchlog);
         let local = executor.local();
         tracing::info!(host_id = %local.host_id, cluster = %local.cluster_name, tokens = local.tokens.len(), "node identity");
         let address = SocketAddr::new(settings.rpc_address, settings.native_transport_port);
@@ -108,6 +113,17 @@ impl Node {
             repair: sibyl_cluster::repair::RepairService::new(Arc::clone(self.executor.coordinator())),
         };
         tokio::spawn(crate::admin::serve(admin_listener, admin_state, shutdown.clone()));
+        if let Some(batchlog) = self.executor.coordinator().batchlog() {
+            let exec = Arc::clone(&self.executor);
+            let apply: sibyl_cluster::batchlog::ApplyFn = Arc::new(move |m| exec.replay_batch(m));
+            batchlog
+                .start_replay(
+                    apply,
+                    sibyl_cluster::batchlog::REPLAY_INTERVAL,
+                    self.settings.timeouts.write * 2,
+                )
+                .context("cannot start the batchlog replay thread")?;
+        }
         let handler = Arc::new(CqlHandler::new(Arc::clone(&self.executor), events.clone()));
         let local = listener.local_addr().unwrap_or(self.address);
         tracing::info!("Starting listening for CQL clients on {local} (native protocol v4)");

@@ -645,7 +645,11 @@ impl Executor {
                 for p in &plans {
                     p.build(&ctx, ts, &mut set)?;
                 }
-                self.apply(set.into_mutations(), options.consistency)?;
+                if b.kind == BatchKind::Logged {
+                    self.apply_logged(set.into_mutations(), options.consistency)?;
+                } else {
+                    self.apply(set.into_mutations(), options.consistency)?;
+                }
                 Ok(QueryResult::Void)
             }
             Statement::Use(ks) => {
@@ -855,6 +859,56 @@ impl Executor {
         for (ks, group) in by_keyspace {
             let strategy = self.keyspace_strategy(&schema, &ks)?;
             self.coordinator.write(&strategy, group, level, write_type)?;
+        }
+        Ok(())
+    }
+
+    /// Groups mutations by keyspace, with each keyspace's replication.
+    fn by_keyspace(
+        &self,
+        mutations: Vec<Mutation>,
+    ) -> Result<Vec<(sibyl_cluster::ReplicationStrategy, Vec<Mutation>)>> {
+        let schema = self.schema();
+        let mut by_keyspace: std::collections::BTreeMap<String, Vec<Mutation>> =
+            std::collections::BTreeMap::new();
+        for m in mutations {
+            let ks = schema.table_by_id(m.table).map(|t| t.keyspace.clone()).unwrap_or_default();
+            by_keyspace.entry(ks).or_default().push(m);
+        }
+        by_keyspace
+            .into_iter()
+            .map(|(ks, group)| Ok((self.keyspace_strategy(&schema, &ks)?, group)))
+            .collect()
+    }
+
+    /// A logged batch: through the batchlog when it spans several partitions, so it is applied
+    /// in full eventually even if this coordinator dies half-way.
+    fn apply_logged(&self, mutations: Vec<Mutation>, consistency: Consistency) -> Result<()> {
+        let groups = self.by_keyspace(mutations)?;
+        self.coordinator.write_logged(groups, level(consistency))?;
+        Ok(())
+    }
+
+    /// Replays a logged batch another coordinator did not finish (the batchlog's apply
+    /// function): each keyspace's mutations at ONE, so replicas that do not answer get hints.
+    /// Mutations of tables dropped since are skipped.
+    ///
+    /// # Errors
+    /// The write failed; the batch stays stored for the next round.
+    pub fn replay_batch(&self, mutations: Vec<Mutation>) -> std::result::Result<(), String> {
+        let schema = self.schema();
+        let known: Vec<Mutation> =
+            mutations.into_iter().filter(|m| schema.table_by_id(m.table).is_some()).collect();
+        drop(schema);
+        for (strategy, group) in self.by_keyspace(known).map_err(|e| e.to_string())? {
+            self.coordinator
+                .write(
+                    &strategy,
+                    group,
+                    sibyl_cluster::ConsistencyLevel::One,
+                    sibyl_cluster::WriteType::Batch,
+                )
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }

@@ -884,6 +884,41 @@ fn metrics(state: &AdminState) -> String {
             metric(name, kind, help, vec![(String::new(), v as f64)]);
         }
     }
+    if let Some(log) = exec.coordinator().batchlog() {
+        let c = log.counters();
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        for (name, help, v) in [
+            (
+                "sibyl_batchlog_stored_total",
+                "Logged batches other coordinators stored here.",
+                load(&c.stored),
+            ),
+            (
+                "sibyl_batchlog_removed_total",
+                "Stored batches removed once their coordinator applied them.",
+                load(&c.removed),
+            ),
+            (
+                "sibyl_batchlog_replayed_total",
+                "Stored batches this node replayed (their coordinator did not finish).",
+                load(&c.replayed),
+            ),
+            (
+                "sibyl_batchlog_replay_failures_total",
+                "Batch replays that failed (retried).",
+                load(&c.replay_failures),
+            ),
+            ("sibyl_batchlog_corrupt_total", "Damaged batch files set aside.", load(&c.corrupt)),
+        ] {
+            metric(name, "counter", help, vec![(String::new(), v)]);
+        }
+        metric(
+            "sibyl_batchlog_pending",
+            "gauge",
+            "Logged batches stored here, waiting for removal or replay.",
+            vec![(String::new(), log.pending().len() as f64)],
+        );
+    }
     let peers = state.cluster.peers();
     metric(
         "sibyl_peer_up",
