@@ -32,6 +32,8 @@ pub struct Node {
     /// Where CQL clients connect.
     pub address: SocketAddr,
     settings: NodeSettings,
+    /// `<data directory>/repair_history.log`: finished repair sessions.
+    repair_history: std::path::PathBuf,
 }
 
 impl Node {
@@ -48,6 +50,7 @@ impl Node {
             settings.admin.set_port(free_port(settings.admin.ip())?);
         }
         let engine_options = config.engine_options()?;
+        let repair_history = engine_options.data_dir.join("repair_history.log");
         tracing::info!(data = %engine_options.data_dir.display(), commitlog = %engine_options.commitlog_dir.display(), "opening the storage engine");
         let engine = Arc::new(Engine::open(engine_options).context("cannot open the storage engine")?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -89,7 +92,7 @@ impl Node {
         let local = executor.local();
         tracing::info!(host_id = %local.host_id, cluster = %local.cluster_name, tokens = local.tokens.len(), "node identity");
         let address = SocketAddr::new(settings.rpc_address, settings.native_transport_port);
-        Ok(Node { executor, engine, address, settings })
+        Ok(Node { executor, engine, address, settings, repair_history })
     }
 
     /// Serves CQL until `shutdown` turns true, then flushes and closes the engine.
@@ -110,7 +113,11 @@ impl Node {
             executor: Arc::clone(&self.executor),
             cluster: cluster.clone(),
             started: std::time::Instant::now(),
-            repair: sibyl_cluster::repair::RepairService::new(Arc::clone(self.executor.coordinator())),
+            repair: sibyl_cluster::repair::RepairService::with_history(
+                Arc::clone(self.executor.coordinator()),
+                &self.repair_history,
+            )
+            .with_context(|| format!("cannot read the repair history {}", self.repair_history.display()))?,
         };
         tokio::spawn(crate::admin::serve(admin_listener, admin_state, shutdown.clone()));
         if let Some(batchlog) = self.executor.coordinator().batchlog() {

@@ -7,7 +7,8 @@
 //! - [`validation`]: a replica's side: the VALIDATION verb's request and the tree built from
 //!   a scan of the range.
 //! - [`RepairService`] (here): runs sessions on a background thread, one at a time, and keeps
-//!   their progress and a bounded history for `sibyltool repair` and `repair_admin list`.
+//!   their progress and a bounded history for `sibyltool repair` and `repair_admin list`
+//!   ([`history`] keeps it across restarts).
 //!
 //! Unlike Cassandra, the differing ranges are not streamed between replica pairs as whole
 //! SSTable sections: the repairing node reads the range from every replica (paged), merges each
@@ -16,11 +17,13 @@
 //! share its Merkle leaves), and every repair is a full repair (`-full` is accepted and the
 //! default).
 
+pub mod history;
 pub mod merkle;
 pub mod plan;
 pub mod validation;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -136,13 +139,33 @@ impl RepairSession {
 pub struct RepairService {
     coordinator: Arc<Coordinator>,
     sessions: Mutex<VecDeque<Arc<Mutex<RepairSession>>>>,
+    history_file: Option<PathBuf>,
 }
 
 impl RepairService {
-    /// A service repairing through `coordinator` (its view, storage and messaging).
+    /// A service repairing through `coordinator` (its view, storage and messaging), keeping its
+    /// history in memory only.
     #[must_use]
     pub fn new(coordinator: Arc<Coordinator>) -> Arc<RepairService> {
-        Arc::new(RepairService { coordinator, sessions: Mutex::new(VecDeque::new()) })
+        Arc::new(RepairService { coordinator, sessions: Mutex::new(VecDeque::new()), history_file: None })
+    }
+
+    /// Like [`RepairService::new`], also recording finished sessions in `history_file` and
+    /// loading the last [`HISTORY`] of them from it (damaged lines are skipped and logged).
+    ///
+    /// # Errors
+    /// The file exists but cannot be read.
+    pub fn with_history(
+        coordinator: Arc<Coordinator>,
+        history_file: &Path,
+    ) -> std::io::Result<Arc<RepairService>> {
+        let past = history::load(history_file, HISTORY)?;
+        let sessions = past.into_iter().map(|s| Arc::new(Mutex::new(s))).collect();
+        Ok(Arc::new(RepairService {
+            coordinator,
+            sessions: Mutex::new(sessions),
+            history_file: Some(history_file.to_path_buf()),
+        }))
     }
 
     /// Plans `request` and starts it on a background thread; the session id.
@@ -246,14 +269,14 @@ impl RepairService {
             for range in ranges {
                 for (name, table) in &request.tables {
                     let stats = self.repair_range(*table, range)?;
-                    let done = {
+                    let (done, total, percent, streamed) = {
                         let mut s = session.lock();
                         s.ranges_done += 1;
                         s.mismatched_ranges += stats.mismatched;
                         s.partitions_repaired += stats.partitions;
                         s.bytes_fetched += stats.fetched;
                         s.bytes_sent += stats.sent;
-                        s.percent()
+                        (s.ranges_done, s.ranges_total, s.percent(), s.bytes_fetched + s.bytes_sent)
                     };
                     let what = if stats.mismatched == 0 {
                         "replicas are consistent".to_string()
@@ -264,7 +287,7 @@ impl RepairService {
                         )
                     };
                     event(format!(
-                        "Repair of ({}, {}] for {}.{name} on {} finished: {what} (progress: {done}%)",
+                        "Repair of ({}, {}] for {}.{name} on {} finished: {what} (progress: {percent}%, {done}/{total} ranges, {streamed} bytes streamed)",
                         range.start,
                         range.end,
                         request.keyspace,
@@ -276,17 +299,31 @@ impl RepairService {
         })();
         let mut s = session.lock();
         s.finished_ms = now_ms();
+        let summary = format!(
+            "{}/{} ranges, {} differing sub-ranges, {} partitions repaired, {} bytes streamed",
+            s.ranges_done,
+            s.ranges_total,
+            s.mismatched_ranges,
+            s.partitions_repaired,
+            s.bytes_fetched + s.bytes_sent
+        );
         match outcome {
             Ok(()) => {
                 s.state = RepairState::Succeeded;
                 drop(s);
-                event(format!("Repair command #{id} finished successfully"));
+                event(format!("Repair command #{id} finished successfully: {summary}"));
             }
             Err(reason) => {
                 s.state = RepairState::Failed(reason.clone());
                 drop(s);
                 tracing::warn!(session = %id, %reason, "repair failed");
-                event(format!("Repair command #{id} failed with error {reason}"));
+                event(format!("Repair command #{id} failed with error {reason} ({summary})"));
+            }
+        }
+        if let Some(path) = &self.history_file {
+            let record = session.lock().clone();
+            if let Err(e) = history::append(path, &record, HISTORY) {
+                tracing::warn!(file = %path.display(), error = %e, "cannot record the repair session in the history file; repair_admin list will not show it after a restart");
             }
         }
     }
