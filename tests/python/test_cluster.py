@@ -346,3 +346,82 @@ def test_a_logged_batch_across_partitions_goes_through_the_batchlog(launcher):
         assert sum(metric(a, "sibyl_batchlog_pending") for a in ADDRS) == 0
     finally:
         cluster.shutdown()
+
+
+def test_a_paused_node_is_marked_down_and_catches_up_through_hints(launcher):
+    """SIGSTOP node 3 (alive to TCP, silent to everything) under QUORUM writes through nodes 1
+    and 2: every write succeeds, the failure detector marks node 3 down, and after SIGCONT the
+    hints bring it every write it missed (read at ONE through node 3 itself)."""
+    import signal
+    import threading
+
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    profiles = {
+        a: ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([a]), retry_policy=FallthroughRetryPolicy())
+        for a in ADDRS
+    }
+    cluster = Cluster([ADDRS[0]], execution_profiles=profiles)
+    session = cluster.connect()
+    session.execute(
+        "CREATE KEYSPACE IF NOT EXISTS ring WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
+    )
+    session.execute("CREATE TABLE ring.pause (k int PRIMARY KEY, v int)")
+    assert cluster.control_connection.wait_for_schema_agreement()
+    insert = session.prepare("INSERT INTO ring.pause (k, v) VALUES (?, ?)")
+    insert.consistency_level = CL.QUORUM
+    state = {"next": 0, "acked": [], "failed": [], "stop": False}
+    lock = threading.Lock()
+
+    def writer(index):
+        while not state["stop"]:
+            with lock:
+                k = state["next"]
+                state["next"] += 1
+            try:
+                session.execute(insert, (k, k), execution_profile=ADDRS[index])
+                with lock:
+                    state["acked"].append(k)
+            except Exception as e:  # noqa: BLE001 - every failure is a finding
+                with lock:
+                    state["failed"].append((k, repr(e)))
+            time.sleep(0.002)
+
+    pid = int((Path(launcher.dir) / "node3" / "sibyl.pid").read_text().strip())
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1)
+        os.kill(pid, signal.SIGSTOP)
+        took = wait_for(lambda: status(ADDRS[0]).get(ADDRS[2]) == "DN", 30, "paused node 3 DN on node 1")
+        print(f"paused node marked DN after {took:.1f} s")
+        time.sleep(2)
+        os.kill(pid, signal.SIGCONT)
+        for addr in ADDRS:
+            wait_for(lambda: status(addr) == {a: "UN" for a in ADDRS}, 30, f"node 3 UN again from {addr}")
+        time.sleep(1)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        state["stop"] = True
+        for t in threads:
+            t.join()
+    acked = state["acked"]
+    print(f"pause: {len(acked)} writes acknowledged, {len(state['failed'])} failed")
+    assert not state["failed"], state["failed"][:5]
+    for addr in ADDRS[:2]:
+        wait_for(
+            lambda: "does not have any pending hints" in sibyltool(addr, "listpendinghints"),
+            30,
+            f"{addr}'s hints for node 3 delivered",
+        )
+    wait_for(lambda: cluster.metadata.get_host(ADDRS[2]).is_up, 30, "the driver sees node 3 up")
+    select = session.prepare("SELECT v FROM ring.pause WHERE k = ?")
+    select.consistency_level = CL.ONE
+    results = execute_concurrent_with_args(
+        session, select, [(k,) for k in acked], concurrency=32, execution_profile=ADDRS[2]
+    )
+    missing = [k for k, (ok, rows) in zip(acked, results) if not ok or rows.one() is None]
+    print(f"writes missing on node 3 after hints: {len(missing)}")
+    assert not missing, missing[:10]
+    cluster.shutdown()
