@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{read_cmd, simple, start_cluster, start_cluster_with, value, write, TABLE};
+use common::{drop_verb_to, read_cmd, simple, start_cluster, start_cluster_with, value, write, TABLE};
 use sibyl_cluster::messaging::{FilterAction, FilterContext};
 use sibyl_cluster::{
     ConsistencyLevel, Error, ReadPolicy, ReadRepair, ReplicationStrategy, SpeculativeRetry, Timeouts,
@@ -87,13 +87,7 @@ fn a_replica_that_missed_a_write_is_repaired_by_a_read_at_all() {
     let nodes = start_cluster(&rt, 3, Timeouts::default());
     let lagging = nodes[2].coordinator.local();
     // Node 0's messages to node 2 are lost: the QUORUM write lands on nodes 0 and 1 only.
-    nodes[0].service.messaging().set_filter(Some(Arc::new(move |c: &FilterContext| {
-        if c.to == lagging && c.verb == sibyl_cluster::verbs::MUTATION {
-            FilterAction::Drop
-        } else {
-            FilterAction::Deliver
-        }
-    })));
+    drop_verb_to(&nodes[0], lagging, sibyl_cluster::verbs::MUTATION);
     nodes[0]
         .coordinator
         .write(&rf3(), vec![write(7, "new", 20)], ConsistencyLevel::Quorum, WriteType::Simple)
@@ -246,13 +240,7 @@ fn read_repair_none_answers_the_merged_data_but_leaves_the_stale_replica_alone()
     let rt = tokio::runtime::Runtime::new().unwrap();
     let nodes = start_cluster(&rt, 3, Timeouts::default());
     let lagging = nodes[2].coordinator.local();
-    nodes[0].service.messaging().set_filter(Some(Arc::new(move |c: &FilterContext| {
-        if c.to == lagging && c.verb == sibyl_cluster::verbs::MUTATION {
-            FilterAction::Drop
-        } else {
-            FilterAction::Deliver
-        }
-    })));
+    drop_verb_to(&nodes[0], lagging, sibyl_cluster::verbs::MUTATION);
     nodes[0]
         .coordinator
         .write(&rf3(), vec![write(8, "new", 20)], ConsistencyLevel::Quorum, WriteType::Simple)

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{all_see_all, read_cmd, simple, start_cluster, value, wait_until, write, Node, TABLE};
+use common::{
+    all_see_all, drop_verb_to, read_cmd, simple, start_cluster, value, wait_until, write, Node, TABLE,
+};
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use sibyl_cluster::messaging::{FilterAction, FilterContext};
@@ -38,13 +40,7 @@ fn quorum_reads_repair_a_replica_that_missed_ten_thousand_writes() {
     let rf3 = simple(3);
     let lagging = nodes[2].coordinator.local();
     // Node 2 is cut off from the writes (hints are off in this cluster).
-    nodes[0].service.messaging().set_filter(Some(Arc::new(move |c: &FilterContext| {
-        if c.to == lagging && c.verb == verbs::MUTATION {
-            FilterAction::Drop
-        } else {
-            FilterAction::Deliver
-        }
-    })));
+    drop_verb_to(&nodes[0], lagging, verbs::MUTATION);
     let c0 = &nodes[0].coordinator;
     for k in 0..10_000u32 {
         c0.write(&rf3, vec![write(k, "v", 10)], ConsistencyLevel::One, WriteType::Simple).unwrap();

@@ -7,12 +7,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{read_cmd, simple, start_cluster_with, value, wait_until, write, Node};
+use common::{drop_verb_to, read_cmd, simple, start_cluster_with, value, wait_until, write, Node};
 use sibyl_cluster::hints::HintsConfig;
-use sibyl_cluster::messaging::{FilterAction, FilterContext};
 use sibyl_cluster::{ConsistencyLevel, Error, ReadPolicy, Timeouts, WriteType};
 use sibyl_engine::Token;
 
@@ -163,13 +161,7 @@ fn a_replica_that_does_not_acknowledge_in_time_is_hinted() {
     let nodes = cluster(&rt, 3, timeouts, &with_hints);
     let rf3 = simple(3);
     let lagging = nodes[2].config.local;
-    nodes[0].service.messaging().set_filter(Some(Arc::new(move |c: &FilterContext| {
-        if c.to == lagging && c.verb == sibyl_cluster::verbs::MUTATION {
-            FilterAction::Drop
-        } else {
-            FilterAction::Deliver
-        }
-    })));
+    drop_verb_to(&nodes[0], lagging, sibyl_cluster::verbs::MUTATION);
     nodes[0]
         .coordinator
         .write(&rf3, vec![write(5, "late", 10)], ConsistencyLevel::Quorum, WriteType::Simple)

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{read_cmd, simple, start_cluster, value, wait_until, write, Node, TABLE};
-use sibyl_cluster::messaging::{FilterAction, FilterContext};
+use common::{drop_verb_to, read_cmd, simple, start_cluster, value, wait_until, write, TABLE};
 use sibyl_cluster::repair::{RepairRequest, RepairScope, RepairService, RepairSession, RepairState};
 use sibyl_cluster::{verbs, ConsistencyLevel, Timeouts, WriteType};
 use sibyl_engine::cell::DeletionTime;
@@ -34,17 +33,6 @@ fn delete(key: u32, ts: i64) -> Mutation {
     Mutation { table: TABLE, update }
 }
 
-fn drop_mutations_to(from: &Node, to: &Node) {
-    let lagging = to.coordinator.local();
-    from.service.messaging().set_filter(Some(Arc::new(move |c: &FilterContext| {
-        if c.to == lagging && c.verb == verbs::MUTATION {
-            FilterAction::Drop
-        } else {
-            FilterAction::Deliver
-        }
-    })));
-}
-
 #[test]
 fn replicas_diverged_by_known_rows_converge_and_only_about_the_difference_moves() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -57,7 +45,7 @@ fn replicas_diverged_by_known_rows_converge_and_only_about_the_difference_moves(
     nodes[1].engine.flush_all().unwrap();
 
     // Node 2 misses 100 new rows, 50 overwrites and 10 deletions written through node 0.
-    drop_mutations_to(&nodes[0], &nodes[2]);
+    drop_verb_to(&nodes[0], nodes[2].coordinator.local(), verbs::MUTATION);
     let mut missed: Vec<Mutation> = (2_000..2_100u32).map(|k| write(k, "new", 20)).collect();
     missed.extend((0..50u32).map(|k| write(k, "over", 20)));
     missed.extend((100..110u32).map(|k| delete(k, 20)));
@@ -121,7 +109,7 @@ fn primary_range_repairs_from_every_node_cover_the_ring_once() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let nodes = start_cluster(&rt, 3, Timeouts::default());
     let rf3 = simple(3);
-    drop_mutations_to(&nodes[0], &nodes[1]);
+    drop_verb_to(&nodes[0], nodes[1].coordinator.local(), verbs::MUTATION);
     for k in 0..300u32 {
         nodes[0]
             .coordinator
@@ -169,13 +157,7 @@ fn a_replica_going_down_fails_the_session_instead_of_hanging_it() {
     }
     // Node 1 never answers node 0's validation requests; then it dies.
     let silent = nodes[1].coordinator.local();
-    nodes[0].service.messaging().set_filter(Some(Arc::new(move |c: &FilterContext| {
-        if c.to == silent && c.verb == verbs::VALIDATION {
-            FilterAction::Drop
-        } else {
-            FilterAction::Deliver
-        }
-    })));
+    drop_verb_to(&nodes[0], silent, verbs::VALIDATION);
     let service = RepairService::new(Arc::clone(&nodes[0].coordinator));
     let id = service.start(request(RepairScope::All)).unwrap();
     std::thread::sleep(Duration::from_millis(300));

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::SeedableRng;
 use sibyl_cluster::hints::{HintsConfig, HintsService};
+use sibyl_cluster::messaging::{FilterAction, FilterContext, Verb};
 use sibyl_cluster::ring::random_tokens;
 use sibyl_cluster::{
     ClusterConfig, ClusterHooks, ClusterService, Coordinator, Endpoint, Location, PeerInfo,
@@ -144,6 +145,18 @@ pub fn start_cluster_with(
     }
     wait_until(Duration::from_secs(30), "gossip to converge", || all_see_all(&nodes));
     nodes
+}
+
+/// Drops every message `from` sends to `to` with `verb` (one verb of one link cut), replacing
+/// any filter `from` had.
+pub fn drop_verb_to(from: &Node, to: Endpoint, verb: Verb) {
+    from.service.messaging().set_filter(Some(Arc::new(move |c: &FilterContext| {
+        if c.to == to && c.verb == verb {
+            FilterAction::Drop
+        } else {
+            FilterAction::Deliver
+        }
+    })));
 }
 
 /// Whether every node sees every node alive and in the ring.
