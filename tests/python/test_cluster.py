@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cassandra import ConsistencyLevel as CL
 from cassandra import Unavailable
-from cassandra.cluster import Cluster, ExecutionProfile
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import FallthroughRetryPolicy, WhiteListRoundRobinPolicy
 from cassandra.query import SimpleStatement
 
@@ -76,15 +76,7 @@ def test_three_nodes_form_one_cluster_and_serve_every_consistency_level(launcher
     for addr in ADDRS:
         wait_for(lambda: status(addr) == {a: "UN" for a in ADDRS}, 30, f"all UN seen from {addr}")
 
-    profiles = {
-        # Fallthrough: errors reach the test as the coordinator sent them.
-        a: ExecutionProfile(
-            load_balancing_policy=WhiteListRoundRobinPolicy([a]), retry_policy=FallthroughRetryPolicy()
-        )
-        for a in ADDRS
-    }
-    cluster = Cluster([ADDRS[0]], execution_profiles=profiles)
-    session = cluster.connect()
+    cluster, session = pinned_session()
     try:
         # The driver, given one contact point, discovers the three nodes from system.peers.
         assert sorted(h.address for h in cluster.metadata.all_hosts()) == ADDRS
@@ -162,6 +154,75 @@ def test_sibyltool_describes_the_cluster(launcher):
     assert "sibyl_coordinator_writes_total" in metrics.stdout and 'sibyl_peer_up{peer="127.0.50.2:7000"} 1' in metrics.stdout
 
 
+def pinned_session():
+    """A driver session with one execution profile per node: a request sent with profile `a`
+    is coordinated by `a`, and its errors reach the test as sent (no retries)."""
+    profiles = {
+        a: ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([a]), retry_policy=FallthroughRetryPolicy())
+        for a in ADDRS
+    }
+    cluster = Cluster([ADDRS[0]], execution_profiles=profiles)
+    return cluster, cluster.connect()
+
+
+def create_table(cluster, session, ddl):
+    """Creates `ddl`'s table in keyspace `ring` (RF 3) and waits for schema agreement."""
+    session.execute(
+        "CREATE KEYSPACE IF NOT EXISTS ring WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
+    )
+    session.execute(ddl)
+    assert cluster.control_connection.wait_for_schema_agreement()
+
+
+class QuorumWriters:
+    """Threads inserting unique keys (k, k) at QUORUM into `table`, each request sent to a node
+    `coordinators()` names; acknowledged keys and failures are recorded."""
+
+    def __init__(self, session, table, coordinators, count=2, pause=0.0):
+        import threading
+
+        self.insert = session.prepare(f"INSERT INTO {table} (k, v) VALUES (?, ?)")
+        self.insert.consistency_level = CL.QUORUM
+        self.session, self.coordinators, self.pause = session, coordinators, pause
+        self.lock = threading.Lock()
+        self.next, self.acked, self.failed, self.stop = 0, [], [], False
+        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(count)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, index):
+        while not self.stop:
+            with self.lock:
+                k = self.next
+                self.next += 1
+                live = self.coordinators()
+                coordinator = live[(k + index) % len(live)]
+            try:
+                self.session.execute(self.insert, (k, k), execution_profile=coordinator)
+                with self.lock:
+                    self.acked.append(k)
+            except Exception as e:  # noqa: BLE001 - every failure is a finding
+                with self.lock:
+                    self.failed.append((k, coordinator, repr(e)))
+            if self.pause:
+                time.sleep(self.pause)
+
+    def finish(self):
+        self.stop = True
+        for t in self.threads:
+            t.join()
+
+
+def missing_keys(session, table, keys, consistency, profile=EXEC_PROFILE_DEFAULT):
+    """The keys of `keys` that a read at `consistency` does not find."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    select = session.prepare(f"SELECT v FROM {table} WHERE k = ?")
+    select.consistency_level = consistency
+    results = execute_concurrent_with_args(session, select, [(k,) for k in keys], concurrency=32, execution_profile=profile)
+    return [k for k, (ok, rows) in zip(keys, results) if not ok or rows.one() is None]
+
+
 def sibyltool(addr, *args, timeout=120):
     out = subprocess.run([SIBYLTOOL, "-h", addr, *args], capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, f"sibyltool {args} failed:\n{out.stdout}\n{out.stderr}"
@@ -171,18 +232,9 @@ def sibyltool(addr, *args, timeout=120):
 def test_hints_then_repair_bring_a_restarted_node_up_to_date(launcher):
     """A node misses writes twice: hints bring the first ones, `sibyltool repair` the second
     (written with handoff disabled). Each time the node alone (CL ONE through itself) has them."""
-    profiles = {
-        a: ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([a]), retry_policy=FallthroughRetryPolicy())
-        for a in ADDRS
-    }
-    cluster = Cluster([ADDRS[0]], execution_profiles=profiles)
-    session = cluster.connect()
+    cluster, session = pinned_session()
     try:
-        session.execute(
-            "CREATE KEYSPACE IF NOT EXISTS ring WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
-        )
-        session.execute("CREATE TABLE ring.hr (k int PRIMARY KEY, v text)")
-        assert cluster.control_connection.wait_for_schema_agreement()
+        create_table(cluster, session, "CREATE TABLE ring.hr (k int PRIMARY KEY, v text)")
         insert = SimpleStatement("INSERT INTO ring.hr (k, v) VALUES (%s, %s)", consistency_level=CL.ONE)
         select_own = SimpleStatement("SELECT k, v FROM ring.hr WHERE k = %s", consistency_level=CL.ONE)
 
@@ -247,49 +299,15 @@ def test_crash_loop_under_quorum_writes_loses_nothing_and_stays_available(launch
     """Each node in turn is killed with SIGKILL and restarted while two writers insert unique
     keys at QUORUM through the nodes that are up. Every request coordinated by a live node
     succeeds, and afterwards every acknowledged key is read back at ALL."""
-    import threading
-
-    profiles = {
-        a: ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([a]), retry_policy=FallthroughRetryPolicy())
-        for a in ADDRS
-    }
-    cluster = Cluster([ADDRS[0]], execution_profiles=profiles)
-    session = cluster.connect()
-    session.execute(
-        "CREATE KEYSPACE IF NOT EXISTS ring WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
-    )
-    session.execute("CREATE TABLE ring.crash (k int PRIMARY KEY, v int)")
-    assert cluster.control_connection.wait_for_schema_agreement()
-    insert = session.prepare("INSERT INTO ring.crash (k, v) VALUES (?, ?)")
-    insert.consistency_level = CL.QUORUM
-
-    lock = threading.Lock()
-    state = {"live": list(ADDRS), "next": 0, "acked": [], "failed": [], "stop": False}
-
-    def writer(index):
-        n = 0
-        while not state["stop"]:
-            with lock:
-                k = state["next"]
-                state["next"] += 1
-                coordinator = state["live"][(k + index) % len(state["live"])]
-            try:
-                session.execute(insert, (k, k), execution_profile=coordinator)
-                with lock:
-                    state["acked"].append(k)
-            except Exception as e:  # noqa: BLE001 - every failure is a finding
-                with lock:
-                    state["failed"].append((k, coordinator, repr(e)))
-            n += 1
-
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
+    cluster, session = pinned_session()
+    create_table(cluster, session, "CREATE TABLE ring.crash (k int PRIMARY KEY, v int)")
+    live = list(ADDRS)
+    writers = QuorumWriters(session, "ring.crash", lambda: live)
     try:
-        for cycle, victim in enumerate([3, 2, 3]):
+        for victim in [3, 2, 3]:
             addr = ADDRS[victim - 1]
-            with lock:
-                state["live"] = [a for a in ADDRS if a != addr]
+            with writers.lock:
+                live[:] = [a for a in ADDRS if a != addr]
             time.sleep(0.5)  # requests already sent to the victim finish first
             launcher.run("kill", str(victim))
             time.sleep(2)
@@ -297,24 +315,15 @@ def test_crash_loop_under_quorum_writes_loses_nothing_and_stays_available(launch
             for a in ADDRS:
                 wait_for(lambda: status(a) == {x: "UN" for x in ADDRS}, 30, f"node {victim} UN from {a}")
             wait_for(lambda: cluster.metadata.get_host(addr).is_up, 30, f"the driver sees node {victim} up")
-            with lock:
-                state["live"] = list(ADDRS)
+            with writers.lock:
+                live[:] = list(ADDRS)
             time.sleep(1)
     finally:
-        state["stop"] = True
-        for t in threads:
-            t.join()
-    acked = state["acked"]
-    print(f"crash loop: {len(acked)} writes acknowledged, {len(state['failed'])} failed")
-    assert not state["failed"], state["failed"][:5]
-    assert len(acked) > 200
-
-    from cassandra.concurrent import execute_concurrent_with_args
-
-    select = session.prepare("SELECT v FROM ring.crash WHERE k = ?")
-    select.consistency_level = CL.ALL
-    results = execute_concurrent_with_args(session, select, [(k,) for k in acked], concurrency=32)
-    lost = [k for k, (ok, rows) in zip(acked, results) if not ok or rows.one() is None]
+        writers.finish()
+    print(f"crash loop: {len(writers.acked)} writes acknowledged, {len(writers.failed)} failed")
+    assert not writers.failed, writers.failed[:5]
+    assert len(writers.acked) > 200
+    lost = missing_keys(session, "ring.crash", writers.acked, CL.ALL)
     print(f"lost acknowledged writes: {len(lost)}")
     assert not lost, lost[:10]
     cluster.shutdown()
@@ -324,11 +333,7 @@ def test_a_logged_batch_across_partitions_goes_through_the_batchlog(launcher):
     cluster = Cluster([ADDRS[0]])
     session = cluster.connect()
     try:
-        session.execute(
-            "CREATE KEYSPACE IF NOT EXISTS ring WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
-        )
-        session.execute("CREATE TABLE IF NOT EXISTS ring.lb (k int PRIMARY KEY, v text)")
-        assert cluster.control_connection.wait_for_schema_agreement()
+        create_table(cluster, session, "CREATE TABLE IF NOT EXISTS ring.lb (k int PRIMARY KEY, v text)")
         body = " ".join(f"INSERT INTO ring.lb (k, v) VALUES ({k}, 'b');" for k in range(20))
         session.execute(SimpleStatement(f"BEGIN BATCH {body} APPLY BATCH", consistency_level=CL.QUORUM))
         rows = session.execute(SimpleStatement("SELECT k, v FROM ring.lb", consistency_level=CL.ALL))
@@ -353,44 +358,11 @@ def test_a_paused_node_is_marked_down_and_catches_up_through_hints(launcher):
     and 2: every write succeeds, the failure detector marks node 3 down, and after SIGCONT the
     hints bring it every write it missed (read at ONE through node 3 itself)."""
     import signal
-    import threading
 
-    from cassandra.concurrent import execute_concurrent_with_args
-
-    profiles = {
-        a: ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([a]), retry_policy=FallthroughRetryPolicy())
-        for a in ADDRS
-    }
-    cluster = Cluster([ADDRS[0]], execution_profiles=profiles)
-    session = cluster.connect()
-    session.execute(
-        "CREATE KEYSPACE IF NOT EXISTS ring WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
-    )
-    session.execute("CREATE TABLE ring.pause (k int PRIMARY KEY, v int)")
-    assert cluster.control_connection.wait_for_schema_agreement()
-    insert = session.prepare("INSERT INTO ring.pause (k, v) VALUES (?, ?)")
-    insert.consistency_level = CL.QUORUM
-    state = {"next": 0, "acked": [], "failed": [], "stop": False}
-    lock = threading.Lock()
-
-    def writer(index):
-        while not state["stop"]:
-            with lock:
-                k = state["next"]
-                state["next"] += 1
-            try:
-                session.execute(insert, (k, k), execution_profile=ADDRS[index])
-                with lock:
-                    state["acked"].append(k)
-            except Exception as e:  # noqa: BLE001 - every failure is a finding
-                with lock:
-                    state["failed"].append((k, repr(e)))
-            time.sleep(0.002)
-
+    cluster, session = pinned_session()
+    create_table(cluster, session, "CREATE TABLE ring.pause (k int PRIMARY KEY, v int)")
     pid = int((Path(launcher.dir) / "node3" / "sibyl.pid").read_text().strip())
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
+    writers = QuorumWriters(session, "ring.pause", lambda: ADDRS[:2], pause=0.002)
     try:
         time.sleep(1)
         os.kill(pid, signal.SIGSTOP)
@@ -403,12 +375,9 @@ def test_a_paused_node_is_marked_down_and_catches_up_through_hints(launcher):
         time.sleep(1)
     finally:
         os.kill(pid, signal.SIGCONT)
-        state["stop"] = True
-        for t in threads:
-            t.join()
-    acked = state["acked"]
-    print(f"pause: {len(acked)} writes acknowledged, {len(state['failed'])} failed")
-    assert not state["failed"], state["failed"][:5]
+        writers.finish()
+    print(f"pause: {len(writers.acked)} writes acknowledged, {len(writers.failed)} failed")
+    assert not writers.failed, writers.failed[:5]
     for addr in ADDRS[:2]:
         wait_for(
             lambda: "does not have any pending hints" in sibyltool(addr, "listpendinghints"),
@@ -416,12 +385,7 @@ def test_a_paused_node_is_marked_down_and_catches_up_through_hints(launcher):
             f"{addr}'s hints for node 3 delivered",
         )
     wait_for(lambda: cluster.metadata.get_host(ADDRS[2]).is_up, 30, "the driver sees node 3 up")
-    select = session.prepare("SELECT v FROM ring.pause WHERE k = ?")
-    select.consistency_level = CL.ONE
-    results = execute_concurrent_with_args(
-        session, select, [(k,) for k in acked], concurrency=32, execution_profile=ADDRS[2]
-    )
-    missing = [k for k, (ok, rows) in zip(acked, results) if not ok or rows.one() is None]
+    missing = missing_keys(session, "ring.pause", writers.acked, CL.ONE, profile=ADDRS[2])
     print(f"writes missing on node 3 after hints: {len(missing)}")
     assert not missing, missing[:10]
     cluster.shutdown()
