@@ -63,6 +63,8 @@ pub enum CompactionKind {
     ExpiredDrop,
     /// A major compaction (`nodetool compact`).
     Major,
+    /// `nodetool cleanup`: SSTables rewritten without the partitions this node no longer owns.
+    Cleanup,
 }
 
 impl std::fmt::Display for CompactionKind {
@@ -72,6 +74,7 @@ impl std::fmt::Display for CompactionKind {
             CompactionKind::TombstoneCompaction => "Tombstone Compaction",
             CompactionKind::ExpiredDrop => "Expired SSTable Drop",
             CompactionKind::Major => "Major Compaction",
+            CompactionKind::Cleanup => "Cleanup",
         })
     }
 }
@@ -329,25 +332,29 @@ pub(crate) fn run_next(inner: &Inner, table: &Arc<Table>) -> Result<bool> {
 
 /// Major compaction of `table`: stops its background compactions, then runs the strategy's major
 /// tasks (see [`crate::compaction::major_task`]).
-pub(crate) fn major(inner: &Inner, table: &Arc<Table>) -> Result<()> {
-    struct Paused<'a>(&'a Table);
-    impl Drop for Paused<'_> {
-        fn drop(&mut self) {
-            self.0.compaction_paused.fetch_sub(1, Ordering::AcqRel);
-        }
+/// Keeps background compactions of a table from starting while alive.
+struct Paused<'a>(&'a Table);
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        self.0.compaction_paused.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Pauses the table's background compactions, stops the running ones and waits for them to end.
+fn pause_compactions<'a>(inner: &Inner, table: &'a Table, what: &str) -> Result<Paused<'a>> {
     table.compaction_paused.fetch_add(1, Ordering::AcqRel);
-    let _paused = Paused(table);
+    let paused = Paused(table);
     inner.compactor.stop(Some(table.id));
     let deadline = Instant::now() + STOP_WAIT;
     loop {
         let busy = !table.compacting.lock().is_empty();
         if !busy {
-            break;
+            return Ok(paused);
         }
         if Instant::now() >= deadline {
             return Err(Error::InvalidRequest(format!(
-                "major compaction of {}.{}: running compactions did not stop within {} s; try again",
+                "{what} of {}.{}: running compactions did not stop within {} s; try again",
                 table.keyspace,
                 table.name,
                 STOP_WAIT.as_secs()
@@ -356,6 +363,71 @@ pub(crate) fn major(inner: &Inner, table: &Arc<Table>) -> Result<()> {
         let mut g = inner.compactor.finished_lock.lock();
         inner.compactor.finished.wait_for(&mut g, Duration::from_millis(100));
     }
+}
+
+/// What a cleanup did to one table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupStats {
+    /// SSTables left as they were (every token they can hold is kept).
+    pub kept: usize,
+    /// SSTables deleted whole (no token they can hold is kept).
+    pub dropped: usize,
+    /// SSTables rewritten without the partitions outside the kept ranges.
+    pub rewritten: usize,
+    /// Bytes on disk before.
+    pub bytes_before: u64,
+    /// Bytes on disk after.
+    pub bytes_after: u64,
+}
+
+/// `nodetool cleanup`: removes the partitions whose tokens lie outside `keep` from every SSTable
+/// (the caller flushed the memtables), one SSTable at a time, each through the usual crash-safe
+/// swap.
+pub(crate) fn cleanup(inner: &Inner, table: &Arc<Table>, keep: &[(i64, i64)]) -> Result<CleanupStats> {
+    let _paused = pause_compactions(inner, table, "cleanup")?;
+    let params = table.options().compaction_params();
+    let view = table.current_view();
+    let mut stats = CleanupStats::default();
+    for s in &view.sstables {
+        let st = s.stats();
+        stats.bytes_before += s.size_on_disk();
+        let generation = s.descriptor().generation;
+        match compaction::cleanup_action(st.min_token.0, st.max_token.0, keep) {
+            compaction::CleanupAction::Keep => stats.kept += 1,
+            compaction::CleanupAction::Drop => {
+                table.compacting.lock().insert(generation.0);
+                let txn = TxnLog::begin(&table.dir, table.allocate_generation().0, &[generation]);
+                let r =
+                    txn.and_then(|txn| commit_swap(inner, table, txn, std::slice::from_ref(s), Vec::new()));
+                table.compacting.lock().remove(&generation.0);
+                r?;
+                stats.dropped += 1;
+            }
+            compaction::CleanupAction::Rewrite => {
+                let task = CompactionTask {
+                    inputs: vec![generation.0],
+                    output_level: u8::try_from(st.level).unwrap_or(0),
+                    max_output_bytes: None,
+                    kind: TaskKind::Compaction,
+                    keep: Some(keep.to_vec()),
+                };
+                table.compacting.lock().insert(generation.0);
+                run_marked(inner, table, &task, std::slice::from_ref(s), CompactionKind::Cleanup, &params)?;
+                stats.rewritten += 1;
+            }
+        }
+    }
+    stats.bytes_after = table.current_view().sstables.iter().map(|s| s.size_on_disk()).sum();
+    tracing::info!(
+        keyspace = %table.keyspace, table = %table.name, kept = stats.kept, dropped = stats.dropped,
+        rewritten = stats.rewritten, bytes_before = stats.bytes_before, bytes_after = stats.bytes_after,
+        "cleanup finished"
+    );
+    Ok(stats)
+}
+
+pub(crate) fn major(inner: &Inner, table: &Arc<Table>) -> Result<()> {
+    let _paused = pause_compactions(inner, table, "major compaction")?;
     let options = table.options();
     let params = options.compaction_params();
     let now = inner.options.clock.now_seconds();
@@ -411,6 +483,7 @@ pub(crate) fn user_defined(inner: &Inner, table: &Arc<Table>, generations: &[u64
         output_level: 0,
         max_output_bytes: None,
         kind: TaskKind::Compaction,
+        keep: None,
     };
     let params = table.options().compaction_params();
     run_marked(inner, table, &task, &inputs, CompactionKind::Compaction, &params)
@@ -656,6 +729,22 @@ fn merge(
         else {
             break;
         };
+        if let Some(keep) = &task.keep {
+            if !keep.iter().any(|&(s, e)| compaction::range_contains(s, e, key.token.0)) {
+                // Cleanup: a partition this node no longer owns is not written out.
+                let mut consumed = 0u64;
+                for c in &mut cursors {
+                    if c.head.as_ref().is_some_and(|(e, _)| e.key == key) {
+                        if let Some((entry, next)) = c.head.take() {
+                            consumed += entry.length;
+                            c.head = c.sstable.entry_at(next)?;
+                        }
+                    }
+                }
+                running.completed.fetch_add(consumed, Ordering::Relaxed);
+                continue;
+            }
+        }
         let mut header = PartitionHeader::default();
         let mut rows: Vec<SsTableRows> = Vec::new();
         let mut consumed = 0u64;

@@ -700,6 +700,20 @@ impl Engine {
         self.inner.commit_log.segment_count()
     }
 
+    /// `nodetool cleanup`: flushes the table, then removes from its SSTables every partition
+    /// whose token is outside `keep` (ranges `(start, end]`, `start == end` the whole ring):
+    /// SSTables wholly kept are left alone, wholly outside are deleted, the others rewritten.
+    ///
+    /// # Errors
+    /// An unknown table, I/O errors, or compactions that did not stop in time.
+    pub fn cleanup(&self, id: TableId, keep: &[(i64, i64)]) -> Result<compactor::CleanupStats> {
+        let table = self.table(id)?;
+        flush_table(&self.inner, &table, None)?;
+        let stats = compactor::cleanup(&self.inner, &table, keep)?;
+        self.inner.compactor.request(id);
+        Ok(stats)
+    }
+
     /// Major compaction (`nodetool compact`): flushes the table, stops its background
     /// compactions, then merges its SSTables as its strategy's major compaction says, purging
     /// whatever gc_grace allows. Blocks until done.

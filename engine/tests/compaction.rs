@@ -362,3 +362,44 @@ fn background_workers_compact_after_flushes() {
     }
     let _ = DAY;
 }
+
+#[test]
+fn cleanup_removes_exactly_the_partitions_outside_the_kept_ranges() {
+    let f = fixture(864_000, &[]);
+    let token = |k: u64| sibyl_engine::Token::of_key(&pk(k)).0;
+    // Two flushes of 200 keys each, and a third SSTable whose keys all lie outside the range.
+    for round in 0..2u64 {
+        for k in round * 200..(round + 1) * 200 {
+            f.engine.apply(insert(f.table, pk(k), 1, 100, "v")).unwrap();
+        }
+        f.engine.flush(f.table).unwrap();
+    }
+    let keep = [(i64::MIN / 2, i64::MAX / 2)];
+    let kept = |k: u64| token(k) > keep[0].0 && token(k) <= keep[0].1;
+    // Above the range only, so that SSTable spans no kept token.
+    let outside: Vec<u64> = (400..2_000u64).filter(|k| token(*k) > keep[0].1).take(30).collect();
+    for k in &outside {
+        f.engine.apply(insert(f.table, pk(*k), 1, 100, "v")).unwrap();
+    }
+    // Unflushed data is cleaned too: cleanup flushes first.
+    let stats = f.engine.cleanup(f.table, &keep).unwrap();
+    assert_eq!((stats.kept, stats.dropped, stats.rewritten), (0, 1, 2), "{stats:?}");
+    assert!(stats.bytes_after < stats.bytes_before);
+    let check = |e: &Engine| {
+        for k in (0..400u64).chain(outside.iter().copied()) {
+            let found = !visible(e, f.table, pk(k)).is_empty();
+            assert_eq!(found, kept(k), "key {k} (token {})", token(k));
+        }
+    };
+    check(&f.engine);
+    // A second cleanup finds nothing left to remove.
+    let again = f.engine.cleanup(f.table, &keep).unwrap();
+    assert_eq!((again.dropped, again.rewritten), (0, 0), "{again:?}");
+    assert_eq!(again.kept, f.engine.sstables(f.table).unwrap().len());
+    check(&f.engine);
+    // Owning the whole ring keeps everything; owning nothing drops everything.
+    assert_eq!(f.engine.cleanup(f.table, &[(5, 5)]).unwrap().rewritten, 0);
+    let none = f.engine.cleanup(f.table, &[]).unwrap();
+    assert_eq!(none.bytes_after, 0, "{none:?}");
+    assert!(visible(&f.engine, f.table, pk(0)).is_empty() && visible(&f.engine, f.table, pk(1)).is_empty());
+}

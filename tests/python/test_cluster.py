@@ -389,3 +389,34 @@ def test_a_paused_node_is_marked_down_and_catches_up_through_hints(launcher):
     print(f"writes missing on node 3 after hints: {len(missing)}")
     assert not missing, missing[:10]
     cluster.shutdown()
+
+
+def test_cleanup_drops_the_data_of_ranges_a_node_no_longer_replicates(launcher):
+    """RF 3 -> 1, then `sibyltool cleanup` on every node: each row stays on its one owner only.
+    Going back to RF 3 without repair, a read at ONE through each node sees its own replica, so
+    the rows found across the three nodes add up to exactly the rows written."""
+    cluster, session = pinned_session()
+    try:
+        session.execute(
+            "CREATE KEYSPACE cleanks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
+        )
+        session.execute("CREATE TABLE cleanks.t (k int PRIMARY KEY, v int)")
+        assert cluster.control_connection.wait_for_schema_agreement()
+        insert = session.prepare("INSERT INTO cleanks.t (k, v) VALUES (?, ?)")
+        insert.consistency_level = CL.ALL
+        for k in range(300):
+            session.execute(insert, (k, k))
+        session.execute("ALTER KEYSPACE cleanks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}")
+        assert cluster.control_connection.wait_for_schema_agreement()
+        for addr in ADDRS:
+            out = sibyltool(addr, "cleanup", "cleanks")
+            assert "Cleaned up cleanks.t:" in out and "rewritten" in out, out
+        one = SimpleStatement("SELECT v FROM cleanks.t WHERE k = %s", consistency_level=CL.ONE)
+        assert all(session.execute(one, (k,)).one() is not None for k in range(300)), "an owner lost its rows"
+        session.execute("ALTER KEYSPACE cleanks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}")
+        assert cluster.control_connection.wait_for_schema_agreement()
+        found = {a: sum(session.execute(one, (k,), execution_profile=a).one() is not None for k in range(300)) for a in ADDRS}
+        print(f"rows kept per node after cleanup: {found}")
+        assert sum(found.values()) == 300 and all(0 < n < 300 for n in found.values()), found
+    finally:
+        cluster.shutdown()

@@ -119,6 +119,14 @@ pub enum Command {
     Pausehandoff,
     /// Resume the delivery of hints.
     Resumehandoff,
+    /// Drop the data of token ranges this node no longer replicates (after nodes joined, or a
+    /// keyspace's replication factor went down).
+    Cleanup {
+        /// Keyspace (all when absent).
+        keyspace: Option<String>,
+        /// Tables (all of the keyspace when absent).
+        tables: Vec<String>,
+    },
     /// Anti-entropy repair: compare this node's ranges with their other replicas by Merkle
     /// trees and sync where they differ. Waits, printing progress, until every session ends.
     Repair {
@@ -229,6 +237,14 @@ pub fn requests(command: &Command) -> Vec<(&'static str, String)> {
         Command::Pausehandoff => vec![("POST", "/pausehandoff".into())],
         Command::Resumehandoff => vec![("POST", "/resumehandoff".into())],
         Command::RepairAdmin { .. } => vec![("GET", "/repair_admin/list".into())],
+        Command::Cleanup { keyspace: None, .. } => vec![("POST", "/cleanup".into())],
+        Command::Cleanup { keyspace: Some(k), tables } if tables.is_empty() => {
+            vec![("POST", format!("/cleanup?keyspace={}", enc(k)))]
+        }
+        Command::Cleanup { keyspace: Some(k), tables } => tables
+            .iter()
+            .map(|t| ("POST", format!("/cleanup?keyspace={}&table={}", enc(k), enc(t))))
+            .collect(),
         // Runs as a conversation (start, then poll): see `repair`.
         Command::Repair { .. } => Vec::new(),
     }
@@ -239,8 +255,8 @@ pub fn call(host: &str, port: u16, method: &str, path: &str) -> Result<String> {
     let mut stream = TcpStream::connect((host, port)).with_context(|| {
         format!("cannot connect to the node's admin endpoint at {host}:{port} (is the node running? admin_port in its yaml)")
     })?;
-    // A major compaction answers when it is done, however long that takes.
-    let timeout = if path.starts_with("/compact?") || path == "/compact" {
+    // A major compaction or a cleanup answers when it is done, however long that takes.
+    let timeout = if path.starts_with("/compact?") || path == "/compact" || path.starts_with("/cleanup") {
         None
     } else {
         Some(Duration::from_secs(120))

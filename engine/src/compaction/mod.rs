@@ -123,13 +123,67 @@ pub struct CompactionTask {
     pub max_output_bytes: Option<u64>,
     /// What to do.
     pub kind: TaskKind,
+    /// Cleanup: only partitions whose token lies in one of these ranges `(start, end]` are
+    /// written out (`start == end` is the whole ring); `None` keeps every partition.
+    pub keep: Option<Vec<(i64, i64)>>,
 }
 
 impl CompactionTask {
     fn new(mut inputs: Vec<u64>, output_level: u8, max_output_bytes: Option<u64>, kind: TaskKind) -> Self {
         inputs.sort_unstable();
         inputs.dedup();
-        CompactionTask { inputs, output_level, max_output_bytes, kind }
+        CompactionTask { inputs, output_level, max_output_bytes, kind, keep: None }
+    }
+}
+
+/// Whether `token` lies in the range `(start, end]` (wrapping past the greatest token when
+/// `end <= start`; `start == end` is the whole ring).
+#[must_use]
+pub fn range_contains(start: i64, end: i64, token: i64) -> bool {
+    if start < end {
+        start < token && token <= end
+    } else {
+        token > start || token <= end
+    }
+}
+
+/// What cleanup does with an SSTable whose tokens span `[min, max]`, given the ranges the node
+/// keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupAction {
+    /// Every token it can hold is kept: leave it.
+    Keep,
+    /// None of its tokens is kept: delete it whole.
+    Drop,
+    /// Rewrite it without the partitions outside the ranges.
+    Rewrite,
+}
+
+/// Decides [`CleanupAction`] for an SSTable spanning tokens `[min, max]`.
+#[must_use]
+pub fn cleanup_action(min: i64, max: i64, keep: &[(i64, i64)]) -> CleanupAction {
+    // Within one range: both ends in it and, for a wrapping range, on the same side of the wrap.
+    let inside = |&(s, e): &(i64, i64)| {
+        if s < e {
+            s < min && max <= e
+        } else {
+            s == e || min > s || max <= e
+        }
+    };
+    // Disjoint from a range: no token of [min, max] in (s, e].
+    let outside = |&(s, e): &(i64, i64)| {
+        if s < e {
+            max <= s || min > e
+        } else {
+            s != e && max <= s && min > e
+        }
+    };
+    if keep.iter().any(inside) {
+        CleanupAction::Keep
+    } else if keep.iter().all(outside) {
+        CleanupAction::Drop
+    } else {
+        CleanupAction::Rewrite
     }
 }
 

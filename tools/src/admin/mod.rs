@@ -22,6 +22,7 @@
 //! | `POST /stop` | `stop COMPACTION` |
 //! | `GET /compactionthroughput`, `POST /compactionthroughput?value=MiB` | `getcompactionthroughput`, `setcompactionthroughput` |
 //! | `GET /tablehistograms?keyspace=ks&table=t` | `tablehistograms` |
+//! | `POST /cleanup[?keyspace=ks[&table=t]]` | `cleanup` |
 //! | `GET /repair/keyspaces` | (the keyspaces `repair` covers when none is named) |
 //! | `POST /repair?keyspace=ks[&tables=a,b][&pr=1][&st=&et=]` | `repair` (starts a session; answers its id) |
 //! | `GET /repair/status?id=&from=N` | (`repair` polls: state, progress, progress lines from N) |
@@ -283,6 +284,7 @@ fn route(
             hints(state)?.set_paused(path == "/pausehandoff");
             Ok(String::new())
         }
+        ("POST", "/cleanup") => cleanup(state, params),
         ("GET", "/repair/keyspaces") => Ok(repair_keyspaces(state)),
         ("POST", "/repair") => start_repair(state, params),
         ("GET", "/repair/status") => repair_status(state, params),
@@ -290,6 +292,58 @@ fn route(
         ("GET", "/metrics") => Ok(metrics(state)),
         _ => Err(RouteError::NotFound),
     }
+}
+
+/// `nodetool cleanup`: drops from this node's SSTables the partitions of ranges it no longer
+/// replicates, keyspace by keyspace (the node's own keyspaces are skipped).
+fn cleanup(state: &AdminState, params: &BTreeMap<String, String>) -> std::result::Result<String, RouteError> {
+    let exec = &state.executor;
+    let schema = exec.schema();
+    let view = exec.coordinator().view();
+    let local = exec.coordinator().local();
+    let mut out = String::new();
+    let mut found = false;
+    for (name, ks) in schema.keyspaces() {
+        if params.get("keyspace").is_some_and(|k| k != name) {
+            continue;
+        }
+        let strategy = exec.keyspace_strategy(&schema, name)?;
+        if matches!(strategy, sibyl_cluster::ReplicationStrategy::Local) {
+            continue;
+        }
+        let keep: Vec<(i64, i64)> = sibyl_cluster::repair::plan_ranges(
+            &view.ring,
+            &strategy,
+            local,
+            sibyl_cluster::repair::RepairScope::All,
+        )
+        .map_err(RouteError::Bad)?
+        .into_iter()
+        .map(|r| (r.start, r.end))
+        .collect();
+        for (tname, t) in &ks.tables {
+            if params.get("table").is_some_and(|x| x != tname) {
+                continue;
+            }
+            found = true;
+            let s = exec.engine().cleanup(t.id, &keep)?;
+            let _ = writeln!(
+                out,
+                "Cleaned up {name}.{tname}: {} SSTables rewritten, {} dropped, {} kept; {} -> {}",
+                s.rewritten,
+                s.dropped,
+                s.kept,
+                nodetool::human_bytes(s.bytes_before as f64),
+                nodetool::human_bytes(s.bytes_after as f64)
+            );
+        }
+    }
+    if !found && params.contains_key("keyspace") {
+        return Err(RouteError::Bad(
+            "no such keyspace or table (or the keyspace is local to each node)".into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// Keyspaces a repair without a keyspace covers: every keyspace replicated to more than one node.
