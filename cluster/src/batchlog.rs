@@ -8,8 +8,9 @@
 //! died or failed to apply it), through an injected apply function (the CQL layer writes each
 //! keyspace's mutations at ONE, so unreachable replicas get hints), and deletes it once applied.
 //!
-//! One file per batch in `batchlog_directory`, written to a temporary name and renamed, so a
-//! crash leaves a whole batch or none:
+//! One file per batch in `batchlog_directory`, written to a temporary name, synced and renamed
+//! (and the directory synced) before the store is acknowledged, so a crash or power loss leaves
+//! a whole batch or none:
 //!
 //! ```text
 //! file      := magic "SBBL" | version u8 (=1) | id 16 | created_ms i64le | len u32le
@@ -40,7 +41,9 @@ pub const REPLAY_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Applies a replayed batch's mutations; the CQL layer provides it (it knows each table's
 /// keyspace and replication). Errors leave the batch for the next round.
-pub type ApplyFn = Arc<dyn Fn(Vec<Mutation>) -> Result<(), String> + Send + Sync>;
+/// It is given the batch's age too: mutations older than their table's `gc_grace_seconds` must
+/// be dropped (their tombstones may be purged, and replaying them would resurrect data).
+pub type ApplyFn = Arc<dyn Fn(Vec<Mutation>, Duration) -> Result<(), String> + Send + Sync>;
 
 /// Counters for metrics.
 #[derive(Debug, Default)]
@@ -134,8 +137,15 @@ impl Batchlog {
         let crc = crc32(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
         let tmp = self.dir.join(format!("{}.tmp", batch.id));
-        std::fs::write(&tmp, &bytes)?;
+        {
+            use std::io::Write as _;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, self.path(batch.id))?;
+        // The rename reaches the disk before the batch is acknowledged.
+        std::fs::File::open(&self.dir)?.sync_all()?;
         self.counters.stored.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -206,7 +216,9 @@ impl Batchlog {
                     continue;
                 }
             };
-            match apply(mutations) {
+            let age =
+                Duration::from_millis(u64::try_from(now_ms.saturating_sub(batch.created_ms)).unwrap_or(0));
+            match apply(mutations, age) {
                 Ok(()) => {
                     tracing::info!(batch = %id, age_ms = now_ms - batch.created_ms, "replayed a logged batch its coordinator did not finish");
                     self.counters.replayed.fetch_add(1, Ordering::Relaxed);
@@ -428,7 +440,7 @@ mod tests {
         let s = Arc::clone(&seen);
         let fail = Arc::new(AtomicBool::new(true));
         let f = Arc::clone(&fail);
-        let apply: ApplyFn = Arc::new(move |m: Vec<Mutation>| {
+        let apply: ApplyFn = Arc::new(move |m: Vec<Mutation>, _age| {
             if f.load(Ordering::Relaxed) {
                 return Err("replicas down".into());
             }
@@ -455,7 +467,7 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = log.load(Uuid::from_u128(1)).unwrap_err();
         assert!(err.contains("checksum") && err.contains("offset"), "{err}");
-        let apply: ApplyFn = Arc::new(|_| Ok(()));
+        let apply: ApplyFn = Arc::new(|_, _| Ok(()));
         assert_eq!(log.replay_due(Duration::ZERO, 1, &apply), 0);
         assert!(
             log.pending().is_empty() && dir.path().join(format!("{}.corrupt", Uuid::from_u128(1))).exists()

@@ -527,8 +527,10 @@ impl Coordinator {
     /// of this data center (this node when it is alone), which replay it if this coordinator
     /// does not confirm it was applied (see [`crate::batchlog`]); then every group is written
     /// at `cl`, and the stored copies are removed. Unavailable comes before anything is stored.
-    /// A WriteTimeout with write type BATCH_LOG means nothing was applied; one with BATCH means
-    /// the batch will be applied in full by a replay.
+    /// A WriteTimeout with write type BATCH_LOG means the batch could not be stored: nothing of
+    /// it was applied and the copies stored are withdrawn (best effort; a copy whose removal is
+    /// lost is replayed later). One with BATCH means the batch will be applied in full by a
+    /// replay.
     pub fn write_logged(
         &self,
         groups: Vec<(ReplicationStrategy, Vec<Mutation>)>,
@@ -558,19 +560,19 @@ impl Coordinator {
         for (strategy, group) in groups {
             self.write(&strategy, group, cl, WriteType::Batch)?;
         }
+        self.remove_batch(log, &endpoints, batch.id);
+        Ok(())
+    }
+
+    /// Tells the batch's holders to forget it (one-way; a lost removal means a harmless replay).
+    fn remove_batch(&self, log: &Batchlog, endpoints: &[Endpoint], id: Uuid) {
         for ep in endpoints {
-            if ep == self.local {
-                log.remove(batch.id);
+            if *ep == self.local {
+                log.remove(id);
             } else if let Ok(m) = self.messaging() {
-                m.send_one_way(
-                    ep,
-                    verbs::BATCH_REMOVE,
-                    batchlog::encode_remove(batch.id),
-                    self.timeouts.write,
-                );
+                m.send_one_way(*ep, verbs::BATCH_REMOVE, batchlog::encode_remove(id), self.timeouts.write);
             }
         }
-        Ok(())
     }
 
     /// Up to two live nodes of this data center other than this one, chosen by the batch id so
@@ -617,6 +619,9 @@ impl Coordinator {
         let received = successes(&answers);
         if received < endpoints.len() {
             tracing::debug!(batch = %batch.id, received, reason = %first_failure(&answers), "batchlog store incomplete");
+            // The copies that were stored are withdrawn (best effort): the client is told the
+            // batch failed, so it should not be replayed behind its back.
+            self.remove_batch(log, endpoints, batch.id);
             self.stats.lock().timeouts += 1;
             return Err(Error::WriteTimeout {
                 consistency: level,
@@ -729,7 +734,7 @@ impl Coordinator {
     /// Cassandra starts it).
     fn speculative_delay(&self, table: sibyl_engine::TableId, policy: SpeculativeRetry) -> Option<Duration> {
         let latency = match policy.percentile() {
-            Some(p) => self.latencies.percentile(table, p, self.timeouts.read / 2),
+            Some(p) => self.latencies.percentile(table, p, self.timeouts.read / 2, Instant::now()),
             None => Duration::ZERO,
         };
         policy.delay(latency)

@@ -162,23 +162,28 @@ impl ReadPolicy {
     }
 }
 
-/// A window of a table's read latencies: once [`LATENCY_WINDOW`] has passed, the window just
-/// ended becomes the one percentiles are read from (as Cassandra recomputes a table's speculative
-/// threshold from a recent, decaying histogram).
+/// A window of a table's read latencies: once it is [`LATENCY_WINDOW`] old and holds at least
+/// [`MIN_SAMPLES`] reads, it becomes the one percentiles are read from and a new one starts (as
+/// Cassandra recomputes a table's speculative threshold from a recent, decaying histogram). A
+/// quiet table's window keeps filling until it has enough reads.
 #[derive(Debug, Clone)]
 struct LatencyWindow {
     current: HistogramSnapshot,
     started: Instant,
-    /// The last window that had enough reads.
-    previous: HistogramSnapshot,
+    /// The last full window and when it closed.
+    previous: Option<(HistogramSnapshot, Instant)>,
 }
 
-/// How long one latency window lasts.
+/// How long one latency window lasts (at least).
 pub const LATENCY_WINDOW: Duration = Duration::from_secs(10);
 
 /// Reads a window needs before its percentiles are trusted; until then the threshold stays at
 /// its starting value.
 pub const MIN_SAMPLES: u64 = 20;
+
+/// A full window older than this is no longer used (the table went quiet; its old latencies may
+/// not hold any more).
+pub const WINDOW_EXPIRY: Duration = Duration::from_secs(300);
 
 /// Recent read latencies per table, in microseconds.
 #[derive(Debug, Default)]
@@ -193,31 +198,27 @@ impl ReadLatencies {
         let w = tables.entry(table).or_insert_with(|| LatencyWindow {
             current: HistogramSnapshot::default(),
             started: now,
-            previous: HistogramSnapshot::default(),
+            previous: None,
         });
-        if now.saturating_duration_since(w.started) >= LATENCY_WINDOW {
-            if w.current.count() >= MIN_SAMPLES {
-                w.previous = std::mem::take(&mut w.current);
-            } else {
-                w.current = HistogramSnapshot::default();
-            }
+        w.current.record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        if now.saturating_duration_since(w.started) >= LATENCY_WINDOW && w.current.count() >= MIN_SAMPLES {
+            w.previous = Some((std::mem::take(&mut w.current), now));
             w.started = now;
         }
-        w.current.record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
     }
 
-    /// The latency at `percentile` (0..100) of the table's last full window, or `fallback` when
-    /// no window has enough reads yet.
+    /// The latency at `percentile` (0..100) of the table's last full window (if it closed less
+    /// than [`WINDOW_EXPIRY`] ago), else of the current one if it has enough reads, else
+    /// `fallback`.
     #[must_use]
-    pub fn percentile(&self, table: TableId, percentile: f64, fallback: Duration) -> Duration {
+    pub fn percentile(&self, table: TableId, percentile: f64, fallback: Duration, now: Instant) -> Duration {
         let tables = self.tables.lock();
         let Some(w) = tables.get(&table) else { return fallback };
-        let source = if w.previous.count() >= MIN_SAMPLES {
-            &w.previous
-        } else if w.current.count() >= MIN_SAMPLES {
-            &w.current
-        } else {
-            return fallback;
+        let recent = w.previous.as_ref().filter(|(_, at)| now.saturating_duration_since(*at) < WINDOW_EXPIRY);
+        let source = match recent {
+            Some((h, _)) => h,
+            None if w.current.count() >= MIN_SAMPLES => &w.current,
+            None => return fallback,
         };
         match source.percentile(percentile / 100.0) {
             u64::MAX => fallback,
@@ -281,26 +282,28 @@ mod tests {
         let t = TableId(uuid::Uuid::from_u128(1));
         let start = Instant::now();
         let fallback = Duration::from_secs(1);
-        assert_eq!(lat.percentile(t, 99.0, fallback), fallback);
+        let ms = Duration::from_millis;
+        assert_eq!(lat.percentile(t, 99.0, fallback, start), fallback);
         for i in 0..(MIN_SAMPLES - 1) {
-            lat.record(t, Duration::from_millis(2), start + Duration::from_millis(i));
+            lat.record(t, ms(2), start + ms(i));
         }
-        assert_eq!(lat.percentile(t, 99.0, fallback), fallback, "too few reads yet");
-        lat.record(t, Duration::from_millis(2), start);
-        let p = lat.percentile(t, 99.0, fallback);
-        assert!(p >= Duration::from_millis(2) && p < Duration::from_millis(3), "{p:?}");
-        // The next window's slow reads replace the old figure once it is full.
-        let later = start + LATENCY_WINDOW;
+        assert_eq!(lat.percentile(t, 99.0, fallback, start), fallback, "too few reads yet");
+        // A quiet table: the window keeps filling past LATENCY_WINDOW until it has enough reads.
+        let later = start + LATENCY_WINDOW * 3;
+        lat.record(t, ms(2), later);
+        let p = lat.percentile(t, 99.0, fallback, later);
+        assert!(p >= ms(2) && p < ms(3), "{p:?}");
+        // The next window's slow reads replace the figure once that window is full.
         for _ in 0..MIN_SAMPLES {
-            lat.record(t, Duration::from_millis(40), later);
+            lat.record(t, ms(40), later + ms(1));
         }
-        let p = lat.percentile(t, 99.0, fallback);
-        assert!(
-            p >= Duration::from_millis(2) && p < Duration::from_millis(3),
-            "old window still read: {p:?}"
-        );
-        lat.record(t, Duration::from_millis(40), later + LATENCY_WINDOW);
-        let p = lat.percentile(t, 99.0, fallback);
-        assert!(p >= Duration::from_millis(40) && p < Duration::from_millis(50), "{p:?}");
+        let p = lat.percentile(t, 99.0, fallback, later + ms(1));
+        assert!(p >= ms(2) && p < ms(3), "the full window is still the one read: {p:?}");
+        let next = later + LATENCY_WINDOW;
+        lat.record(t, ms(40), next);
+        let p = lat.percentile(t, 99.0, fallback, next);
+        assert!(p >= ms(40) && p < ms(50), "{p:?}");
+        // Long silence: the old window expires and the (nearly empty) current one is not enough.
+        assert_eq!(lat.percentile(t, 99.0, fallback, next + WINDOW_EXPIRY), fallback);
     }
 }

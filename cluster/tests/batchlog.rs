@@ -21,7 +21,7 @@ fn attach_batchlogs(nodes: &[Node], min_age: Duration) {
         let log = Batchlog::open(&n.dir.path().join("batchlog")).unwrap();
         n.coordinator.attach_batchlog(Arc::clone(&log));
         let c = Arc::clone(&n.coordinator);
-        let apply: ApplyFn = Arc::new(move |m| {
+        let apply: ApplyFn = Arc::new(move |m, _age| {
             c.write(&simple(1), m, ConsistencyLevel::One, WriteType::Batch).map_err(|e| e.to_string())
         });
         log.start_replay(apply, Duration::from_millis(100), min_age).unwrap();

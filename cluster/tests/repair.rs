@@ -179,3 +179,28 @@ fn a_replica_going_down_fails_the_session_instead_of_hanging_it() {
         n.service.shutdown();
     }
 }
+
+#[test]
+fn a_running_session_can_be_cancelled() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nodes = start_cluster(&rt, 3, Timeouts::default());
+    // Node 1 never answers validations but stays up: without a cancel the session would wait for
+    // VALIDATION_TIMEOUT.
+    drop_verb_to(&nodes[0], nodes[1].coordinator.local(), verbs::VALIDATION);
+    let service = RepairService::new(Arc::clone(&nodes[0].coordinator));
+    let id = service.start(request(RepairScope::All)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(service.start(request(RepairScope::All)).unwrap_err().contains("still running"));
+    assert!(service.cancel(uuid::Uuid::from_u128(1)).is_err(), "unknown session");
+    service.cancel(id).unwrap();
+    let s = finish(&service, id);
+    assert_eq!(s.state, RepairState::Failed("cancelled by repair_admin cancel".into()));
+    assert!(s.events.last().unwrap().contains("cancelled"), "{:?}", s.events);
+    // The next session starts normally (and is not cancelled by the old request).
+    nodes[0].service.messaging().set_filter(None);
+    let id = service.start(request(RepairScope::PrimaryRange)).unwrap();
+    assert_eq!(finish(&service, id).state, RepairState::Succeeded);
+    for n in &nodes {
+        n.service.shutdown();
+    }
+}

@@ -347,8 +347,22 @@ def test_a_logged_batch_across_partitions_goes_through_the_batchlog(launcher):
 
         # Stored on two other nodes, and removed from them once applied.
         wait_for(lambda: sum(metric(a, "sibyl_batchlog_removed_total") for a in ADDRS) >= 2, 10, "batch removed")
-        assert sum(metric(a, "sibyl_batchlog_stored_total") for a in ADDRS) >= 2
+        stored = sum(metric(a, "sibyl_batchlog_stored_total") for a in ADDRS)
+        assert stored >= 2
         assert sum(metric(a, "sibyl_batchlog_pending") for a in ADDRS) == 0
+
+        # The driver's BatchStatement (a protocol BATCH message, LOGGED by default) too.
+        from cassandra.query import BatchStatement
+
+        batch = BatchStatement(consistency_level=CL.QUORUM)
+        insert = session.prepare("INSERT INTO ring.lb (k, v) VALUES (?, ?)")
+        for k in range(20, 40):
+            batch.add(insert, (k, "d"))
+        session.execute(batch)
+        assert sum(metric(a, "sibyl_batchlog_stored_total") for a in ADDRS) >= stored + 2
+        wait_for(lambda: sum(metric(a, "sibyl_batchlog_pending") for a in ADDRS) == 0, 10, "driver batch removed")
+        rows = session.execute(SimpleStatement("SELECT k FROM ring.lb", consistency_level=CL.ALL))
+        assert sorted(r.k for r in rows) == list(range(40))
     finally:
         cluster.shutdown()
 

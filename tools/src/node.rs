@@ -122,7 +122,7 @@ impl Node {
         tokio::spawn(crate::admin::serve(admin_listener, admin_state, shutdown.clone()));
         if let Some(batchlog) = self.executor.coordinator().batchlog() {
             let exec = Arc::clone(&self.executor);
-            let apply: sibyl_cluster::batchlog::ApplyFn = Arc::new(move |m| exec.replay_batch(m));
+            let apply: sibyl_cluster::batchlog::ApplyFn = Arc::new(move |m, age| exec.replay_batch(m, age));
             batchlog
                 .start_replay(
                     apply,

@@ -147,12 +147,15 @@ pub enum Command {
         #[arg(long = "full")]
         full: bool,
     },
-    /// Repair sessions: `repair_admin list` shows the ones this node ran.
+    /// Repair sessions: `repair_admin list` shows the ones this node ran; `repair_admin cancel
+    /// <id>` stops the running one.
     #[command(name = "repair_admin")]
     RepairAdmin {
-        /// `list` (the only action).
+        /// `list` or `cancel`.
         #[arg(default_value = "list")]
         action: String,
+        /// The session to cancel.
+        id: Option<String>,
     },
 }
 
@@ -236,6 +239,9 @@ pub fn requests(command: &Command) -> Vec<(&'static str, String)> {
         Command::Disablehandoff => vec![("POST", "/disablehandoff".into())],
         Command::Pausehandoff => vec![("POST", "/pausehandoff".into())],
         Command::Resumehandoff => vec![("POST", "/resumehandoff".into())],
+        Command::RepairAdmin { action, id: Some(id) } if action == "cancel" => {
+            vec![("POST", format!("/repair_admin/cancel?id={}", enc(id)))]
+        }
         Command::RepairAdmin { .. } => vec![("GET", "/repair_admin/list".into())],
         Command::Cleanup { keyspace: None, .. } => vec![("POST", "/cleanup".into())],
         Command::Cleanup { keyspace: Some(k), tables } if tables.is_empty() => {
@@ -284,9 +290,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
             anyhow::bail!("stop {kind}: only COMPACTION can be stopped");
         }
     }
-    if let Command::RepairAdmin { action } = &args.command {
-        if action != "list" {
-            anyhow::bail!("repair_admin {action}: only list is supported");
+    if let Command::RepairAdmin { action, id } = &args.command {
+        match (action.as_str(), id) {
+            ("list", None) | ("cancel", Some(_)) => {}
+            ("cancel", None) => {
+                anyhow::bail!("repair_admin cancel needs the session id (see repair_admin list)")
+            }
+            _ => anyhow::bail!("repair_admin {action}: the actions are list and cancel <id>"),
         }
     }
     if let Command::Repair { .. } = &args.command {
@@ -346,17 +356,16 @@ fn repair(args: &Args, out: &mut dyn Write, poll: Duration) -> Result<()> {
                 .and_then(|l| l.strip_prefix("events "))
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(seen);
-            let mut last = String::new();
+            let reason = lines.next().and_then(|l| l.strip_prefix("reason ")).unwrap_or_default().to_string();
             for line in lines {
                 writeln!(out, "[{}] {line}", crate::shell::format::format_timestamp(now_ms()))?;
-                last = line.to_string();
             }
             out.flush()?;
             seen = total;
             match state.as_str() {
                 "RUNNING" => std::thread::sleep(poll),
                 "SUCCESS" => break,
-                _ => bail!("repair of keyspace {ks} failed: {last}"),
+                _ => bail!("repair of keyspace {ks} failed: {reason}"),
             }
         }
     }
@@ -400,5 +409,7 @@ mod tests {
         assert_eq!(repair_path("ks", &args.command), "/repair?keyspace=ks&st=-9223372036854775807&et=100");
         let args = Args::try_parse_from(["sibyltool", "repair_admin", "list"]).unwrap();
         assert_eq!(requests(&args.command), vec![("GET", "/repair_admin/list".to_string())]);
+        let args = Args::try_parse_from(["sibyltool", "repair_admin", "cancel", "abc"]).unwrap();
+        assert_eq!(requests(&args.command), vec![("POST", "/repair_admin/cancel?id=abc".to_string())]);
     }
 }

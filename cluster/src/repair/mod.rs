@@ -24,6 +24,7 @@ pub mod validation;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -47,6 +48,8 @@ use crate::verbs;
 pub const SYNC_PAGE_PARTITIONS: usize = 256;
 /// Mutations sent to a replica in one request when syncing.
 pub const SYNC_BATCH_MUTATIONS: usize = 64;
+/// Bytes of mutations sent to a replica in one request when syncing (about).
+pub const SYNC_BATCH_BYTES: usize = 4 << 20;
 /// How long a replica may take to build one range's tree. A replica that goes down fails the
 /// session sooner: the wait checks the failure detector every [`LIVENESS_CHECK`].
 pub const VALIDATION_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -140,6 +143,8 @@ pub struct RepairService {
     coordinator: Arc<Coordinator>,
     sessions: Mutex<VecDeque<Arc<Mutex<RepairSession>>>>,
     history_file: Option<PathBuf>,
+    /// Set by [`RepairService::cancel`]; one session runs at a time.
+    cancel: AtomicBool,
 }
 
 impl RepairService {
@@ -147,7 +152,12 @@ impl RepairService {
     /// history in memory only.
     #[must_use]
     pub fn new(coordinator: Arc<Coordinator>) -> Arc<RepairService> {
-        Arc::new(RepairService { coordinator, sessions: Mutex::new(VecDeque::new()), history_file: None })
+        Arc::new(RepairService {
+            coordinator,
+            sessions: Mutex::new(VecDeque::new()),
+            history_file: None,
+            cancel: AtomicBool::new(false),
+        })
     }
 
     /// Like [`RepairService::new`], also recording finished sessions in `history_file` and
@@ -165,6 +175,7 @@ impl RepairService {
             coordinator,
             sessions: Mutex::new(sessions),
             history_file: Some(history_file.to_path_buf()),
+            cancel: AtomicBool::new(false),
         }))
     }
 
@@ -221,11 +232,22 @@ impl RepairService {
             sessions.pop_front();
         }
         drop(sessions);
+        self.cancel.store(false, Ordering::Relaxed);
         let this = Arc::clone(self);
-        std::thread::Builder::new()
-            .name("repair".into())
-            .spawn(move || this.run(&session, &request, &ranges))
-            .map_err(|e| format!("cannot start the repair thread: {e}"))?;
+        let for_thread = Arc::clone(&session);
+        let spawned = std::thread::Builder::new().name("repair".into()).spawn(move || {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                this.run(&for_thread, &request, &ranges);
+            }));
+            if run.is_err() && for_thread.lock().state == RepairState::Running {
+                this.finish(&for_thread, Err("the repair thread panicked (a bug: see the log)".into()));
+            }
+        });
+        if let Err(e) = spawned {
+            let reason = format!("cannot start the repair thread: {e}");
+            self.finish(&session, Err(reason.clone()));
+            return Err(reason);
+        }
         Ok(id)
     }
 
@@ -268,6 +290,7 @@ impl RepairService {
         let outcome = (|| -> Result<(), String> {
             for range in ranges {
                 for (name, table) in &request.tables {
+                    self.check_cancelled()?;
                     let stats = self.repair_range(*table, range)?;
                     let (done, total, percent, streamed) = {
                         let mut s = session.lock();
@@ -297,7 +320,20 @@ impl RepairService {
             }
             Ok(())
         })();
+        self.finish(session, outcome);
+        if let Some(path) = &self.history_file {
+            let record = session.lock().clone();
+            if let Err(e) = history::append(path, &record, HISTORY) {
+                tracing::warn!(file = %path.display(), error = %e, "cannot record the repair session in the history file; repair_admin list will not show it after a restart");
+            }
+        }
+    }
+
+    /// Ends a session: its last progress line (always kept, even past the cap) before its final
+    /// state, so a poller that sees the state also sees the line; then the history file.
+    fn finish(&self, session: &Mutex<RepairSession>, outcome: Result<(), String>) {
         let mut s = session.lock();
+        let id = s.id;
         s.finished_ms = now_ms();
         let summary = format!(
             "{}/{} ranges, {} differing sub-ranges, {} partitions repaired, {} bytes streamed",
@@ -305,27 +341,55 @@ impl RepairService {
             s.ranges_total,
             s.mismatched_ranges,
             s.partitions_repaired,
-            s.bytes_fetched + s.bytes_sent
+            s.bytes_fetched.saturating_add(s.bytes_sent)
         );
-        match outcome {
+        let (line, state) = match outcome {
             Ok(()) => {
-                s.state = RepairState::Succeeded;
-                drop(s);
-                event(format!("Repair command #{id} finished successfully: {summary}"));
+                (format!("Repair command #{id} finished successfully: {summary}"), RepairState::Succeeded)
             }
             Err(reason) => {
-                s.state = RepairState::Failed(reason.clone());
-                drop(s);
                 tracing::warn!(session = %id, %reason, "repair failed");
-                event(format!("Repair command #{id} failed with error {reason} ({summary})"));
+                (
+                    format!("Repair command #{id} failed with error {reason} ({summary})"),
+                    RepairState::Failed(reason),
+                )
             }
-        }
+        };
+        tracing::info!(session = %id, "{line}");
+        s.events.push(line);
+        s.state = state;
+        drop(s);
+        self.cancel.store(false, Ordering::Relaxed);
         if let Some(path) = &self.history_file {
             let record = session.lock().clone();
             if let Err(e) = history::append(path, &record, HISTORY) {
                 tracing::warn!(file = %path.display(), error = %e, "cannot record the repair session in the history file; repair_admin list will not show it after a restart");
             }
         }
+    }
+
+    /// Asks the running session to stop (`repair_admin cancel`); it fails with "cancelled" at
+    /// its next step.
+    ///
+    /// # Errors
+    /// No session with that id is running.
+    pub fn cancel(&self, id: Uuid) -> Result<(), String> {
+        let running = self.sessions.lock().iter().any(|s| {
+            let s = s.lock();
+            s.id == id && s.state == RepairState::Running
+        });
+        if !running {
+            return Err(format!("no running repair session {id}"));
+        }
+        self.cancel.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn check_cancelled(&self) -> Result<(), String> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err("cancelled by repair_admin cancel".into());
+        }
+        Ok(())
     }
 
     /// Compares one range of one table across its replicas and syncs where they differ.
@@ -442,8 +506,8 @@ impl RepairService {
                     stats.partitions += u64::from(repaired);
                 }
                 for (ep, mutations) in outgoing {
-                    for batch in mutations.chunks(SYNC_BATCH_MUTATIONS) {
-                        self.send_mutations(ep, batch, stats)?;
+                    for batch in batches(mutations) {
+                        self.send_mutations(ep, &batch, stats)?;
                     }
                 }
                 match bound {
@@ -511,6 +575,7 @@ impl RepairService {
         let mut pending: BTreeSet<Endpoint> = remote.into_iter().collect();
         let mut checked = Instant::now();
         while !pending.is_empty() {
+            self.check_cancelled()?;
             match rx.recv_timeout(LIVENESS_CHECK) {
                 Ok((ep, Ok(bytes))) => {
                     pending.remove(&ep);
@@ -540,6 +605,27 @@ impl RepairService {
         }
         Ok(out)
     }
+}
+
+/// Splits mutations into requests of at most [`SYNC_BATCH_MUTATIONS`] mutations and about
+/// [`SYNC_BATCH_BYTES`] (a single larger mutation travels alone).
+fn batches(mutations: Vec<Mutation>) -> Vec<Vec<Mutation>> {
+    let mut out: Vec<Vec<Mutation>> = Vec::new();
+    let mut bytes = 0usize;
+    for m in mutations {
+        let size = verbs::encode_mutations(std::slice::from_ref(&m)).len();
+        match out.last_mut() {
+            Some(last) if last.len() < SYNC_BATCH_MUTATIONS && bytes + size <= SYNC_BATCH_BYTES => {
+                bytes += size;
+                last.push(m);
+            }
+            _ => {
+                bytes = size;
+                out.push(vec![m]);
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Default)]

@@ -511,7 +511,11 @@ impl Executor {
             let ctx = self.context(&per, &names, &binds)?;
             plan.build(&ctx, None, &mut set)?;
         }
-        self.apply(set.into_mutations(), options.consistency)?;
+        if kind == BatchKind::Logged {
+            self.apply_logged(set.into_mutations(), options.consistency)?;
+        } else {
+            self.apply(set.into_mutations(), options.consistency)?;
+        }
         Ok(QueryResult::Void)
     }
 
@@ -891,14 +895,32 @@ impl Executor {
 
     /// Replays a logged batch another coordinator did not finish (the batchlog's apply
     /// function): each keyspace's mutations at ONE, so replicas that do not answer get hints.
-    /// Mutations of tables dropped since are skipped.
+    /// Mutations of tables dropped since, or whose `gc_grace_seconds` is shorter than the
+    /// batch's `age`, are skipped.
     ///
     /// # Errors
     /// The write failed; the batch stays stored for the next round.
-    pub fn replay_batch(&self, mutations: Vec<Mutation>) -> std::result::Result<(), String> {
+    pub fn replay_batch(
+        &self,
+        mutations: Vec<Mutation>,
+        age: std::time::Duration,
+    ) -> std::result::Result<(), String> {
         let schema = self.schema();
-        let known: Vec<Mutation> =
-            mutations.into_iter().filter(|m| schema.table_by_id(m.table).is_some()).collect();
+        // A batch older than a table's gc_grace_seconds could bring back data whose tombstone
+        // was purged meanwhile; its mutations for that table are dropped, as Cassandra does.
+        let known: Vec<Mutation> = mutations
+            .into_iter()
+            .filter(|m| match schema.table_by_id(m.table) {
+                None => false,
+                Some(t) => {
+                    let grace = std::time::Duration::from_secs(u64::try_from(t.params.gc_grace_seconds).unwrap_or(0));
+                    if age > grace {
+                        tracing::warn!(table = %format!("{}.{}", t.keyspace, t.name), ?age, "dropping a replayed batch's mutation older than the table's gc_grace_seconds");
+                    }
+                    age <= grace
+                }
+            })
+            .collect();
         drop(schema);
         for (strategy, group) in self.by_keyspace(known).map_err(|e| e.to_string())? {
             self.coordinator

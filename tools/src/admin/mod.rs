@@ -27,6 +27,7 @@
 //! | `POST /repair?keyspace=ks[&tables=a,b][&pr=1][&st=&et=]` | `repair` (starts a session; answers its id) |
 //! | `GET /repair/status?id=&from=N` | (`repair` polls: state, progress, progress lines from N) |
 //! | `GET /repair_admin/list` | `repair_admin list` |
+//! | `POST /repair_admin/cancel?id=` | `repair_admin cancel` |
 //! | `POST /messaging/block?peer=ip:port`, `/messaging/unblock` | (tests: cut a link) |
 //! | `GET /metrics` | Prometheus text format |
 
@@ -289,6 +290,14 @@ fn route(
         ("POST", "/repair") => start_repair(state, params),
         ("GET", "/repair/status") => repair_status(state, params),
         ("GET", "/repair_admin/list") => Ok(repair_list(&state.repair.sessions())),
+        ("POST", "/repair_admin/cancel") => {
+            let id: uuid::Uuid = params
+                .get("id")
+                .ok_or_else(|| RouteError::Bad("id=<session id> is required".into()))?
+                .parse()?;
+            state.repair.cancel(id).map_err(RouteError::Bad)?;
+            Ok(format!("Cancelling repair session {id}\n"))
+        }
         ("GET", "/metrics") => Ok(metrics(state)),
         _ => Err(RouteError::NotFound),
     }
@@ -416,7 +425,8 @@ fn start_repair(
 }
 
 /// A session's state and progress lines from `from` on:
-/// `state <RUNNING|SUCCESS|FAILED>`, `progress <done> <total>`, `events <count>`, then lines.
+/// `state <RUNNING|SUCCESS|FAILED>`, `progress <done> <total>`, `events <count>`,
+/// `reason <why it failed>`, then the lines.
 fn repair_status(
     state: &AdminState,
     params: &BTreeMap<String, String>,
@@ -425,8 +435,12 @@ fn repair_status(
         params.get("id").ok_or_else(|| RouteError::Bad("id=<session id> is required".into()))?.parse()?;
     let from: usize = params.get("from").map(|f| f.parse()).transpose()?.unwrap_or(0);
     let s = state.repair.session(id).ok_or_else(|| RouteError::Bad(format!("no repair session {id}")))?;
+    let reason = match &s.state {
+        sibyl_cluster::repair::RepairState::Failed(r) => r.replace('\n', " "),
+        _ => String::new(),
+    };
     let mut out = format!(
-        "state {}\nprogress {} {}\nevents {}\n",
+        "state {}\nprogress {} {}\nevents {}\nreason {reason}\n",
         s.state.name(),
         s.ranges_done,
         s.ranges_total,
@@ -457,8 +471,8 @@ fn repair_list(sessions: &[RepairSession]) -> String {
         "streamed".into(),
     ]];
     for s in sessions {
-        let duration_ms =
-            if s.finished_ms > 0 { s.finished_ms - s.started_ms } else { now_ms() - s.started_ms };
+        let end = if s.finished_ms > 0 { s.finished_ms } else { now_ms() };
+        let duration_ms = end.saturating_sub(s.started_ms).max(0);
         rows.push([
             s.id.to_string(),
             s.keyspace.clone(),
@@ -474,7 +488,7 @@ fn repair_list(sessions: &[RepairSession]) -> String {
             format!("{}/{}", s.ranges_done, s.ranges_total),
             s.mismatched_ranges.to_string(),
             s.partitions_repaired.to_string(),
-            nodetool::human_bytes((s.bytes_fetched + s.bytes_sent) as f64),
+            nodetool::human_bytes(s.bytes_fetched.saturating_add(s.bytes_sent) as f64),
         ]);
     }
     let mut out = nodetool::table(&rows);
