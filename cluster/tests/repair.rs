@@ -187,7 +187,8 @@ fn a_running_session_can_be_cancelled() {
     // Node 1 never answers validations but stays up: without a cancel the session would wait for
     // VALIDATION_TIMEOUT.
     drop_verb_to(&nodes[0], nodes[1].coordinator.local(), verbs::VALIDATION);
-    let service = RepairService::new(Arc::clone(&nodes[0].coordinator));
+    let history = nodes[0].dir.path().join("repair_history.log");
+    let service = RepairService::with_history(Arc::clone(&nodes[0].coordinator), &history).unwrap();
     let id = service.start(request(RepairScope::All)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     assert!(service.start(request(RepairScope::All)).unwrap_err().contains("still running"));
@@ -200,6 +201,10 @@ fn a_running_session_can_be_cancelled() {
     nodes[0].service.messaging().set_filter(None);
     let id = service.start(request(RepairScope::PrimaryRange)).unwrap();
     assert_eq!(finish(&service, id).state, RepairState::Succeeded);
+    // Both sessions are in the history file, once each, and come back in a new service.
+    let reloaded = RepairService::with_history(Arc::clone(&nodes[0].coordinator), &history).unwrap();
+    let states: Vec<&str> = reloaded.sessions().iter().map(|s| s.state.name()).collect();
+    assert_eq!(states, vec!["FAILED", "SUCCESS"]);
     for n in &nodes {
         n.service.shutdown();
     }

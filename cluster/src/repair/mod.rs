@@ -321,12 +321,6 @@ impl RepairService {
             Ok(())
         })();
         self.finish(session, outcome);
-        if let Some(path) = &self.history_file {
-            let record = session.lock().clone();
-            if let Err(e) = history::append(path, &record, HISTORY) {
-                tracing::warn!(file = %path.display(), error = %e, "cannot record the repair session in the history file; repair_admin list will not show it after a restart");
-            }
-        }
     }
 
     /// Ends a session: its last progress line (always kept, even past the cap) before its final
