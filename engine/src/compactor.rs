@@ -330,8 +330,6 @@ pub(crate) fn run_next(inner: &Inner, table: &Arc<Table>) -> Result<bool> {
     run_marked(inner, table, &task, &inputs, kind, &params).map(|()| true)
 }
 
-/// Major compaction of `table`: stops its background compactions, then runs the strategy's major
-/// tasks (see [`crate::compaction::major_task`]).
 /// Keeps background compactions of a table from starting while alive.
 struct Paused<'a>(&'a Table);
 
@@ -426,6 +424,8 @@ pub(crate) fn cleanup(inner: &Inner, table: &Arc<Table>, keep: &[(i64, i64)]) ->
     Ok(stats)
 }
 
+/// Major compaction of `table`: stops its background compactions, then runs the strategy's major
+/// tasks (see [`crate::compaction::major_task`]).
 pub(crate) fn major(inner: &Inner, table: &Arc<Table>) -> Result<()> {
     let _paused = pause_compactions(inner, table, "major compaction")?;
     let options = table.options();
