@@ -14,6 +14,7 @@
 //! - [`hints`], [`repair`], [`batchlog`]: the convergence mechanisms beyond read repair: hinted
 //!   handoff, Merkle-tree anti-entropy repair, and logged batches replayed in full.
 //! - [`storage`]: the narrow door to the node's storage engine.
+//! - [`token_allocation`]: a joining node's tokens chosen to keep ownership even (pure).
 //!
 //! `docs/architecture.md` walks a request through these modules.
 
@@ -34,6 +35,7 @@ pub mod resolver;
 pub mod ring;
 pub mod service;
 pub mod storage;
+pub mod token_allocation;
 pub mod verbs;
 
 pub use consistency::{ConsistencyLevel, PlanError, ReplicaPlan};
