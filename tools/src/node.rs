@@ -46,9 +46,6 @@ impl Node {
         if settings.storage_port == 0 {
             settings.storage_port = free_port(settings.listen_address)?;
         }
-        if settings.admin.port() == 0 {
-            settings.admin.set_port(free_port(settings.admin.ip())?);
-        }
         let engine_options = config.engine_options()?;
         let repair_history = engine_options.data_dir.join("repair_history.log");
         tracing::info!(data = %engine_options.data_dir.display(), commitlog = %engine_options.commitlog_dir.display(), "opening the storage engine");
@@ -108,7 +105,10 @@ impl Node {
         let admin_listener = TcpListener::bind(self.settings.admin).await.with_context(|| {
             format!("cannot listen for sibyltool on {} (admin_address/admin_port)", self.settings.admin)
         })?;
-        tracing::info!("admin endpoint (sibyltool, Prometheus /metrics) on {}", self.settings.admin);
+        // Port 0 (tests) is bound as is: the system picks a free port, with no window for another
+        // process to take it first.
+        let admin_address = admin_listener.local_addr().unwrap_or(self.settings.admin);
+        tracing::info!("admin endpoint (sibyltool, Prometheus /metrics) on {admin_address}");
         let admin_state = crate::admin::AdminState {
             executor: Arc::clone(&self.executor),
             cluster: cluster.clone(),
