@@ -167,10 +167,21 @@ impl ClusterService {
         coordinator: Arc<Coordinator>,
         hooks: Arc<dyn ClusterHooks>,
     ) -> std::io::Result<ClusterService> {
+        Self::start_on(config, coordinator, hooks, None).await
+    }
+
+    /// Like [`ClusterService::start`], serving internode messages on `listener` when given
+    /// (see [`MessagingService::start_on`]).
+    pub async fn start_on(
+        config: ClusterConfig,
+        coordinator: Arc<Coordinator>,
+        hooks: Arc<dyn ClusterHooks>,
+        listener: Option<std::net::TcpListener>,
+    ) -> std::io::Result<ClusterService> {
         let handler = Arc::new(Handler { inner: std::sync::OnceLock::new() });
         let messaging_config = MessagingConfig::new(config.local, config.cluster_name.clone());
         let dyn_handler: Arc<dyn InboundHandler> = handler.clone();
-        let messaging = MessagingService::start(messaging_config, dyn_handler)?;
+        let messaging = MessagingService::start_on(messaging_config, dyn_handler, listener)?;
         coordinator.attach_messaging(messaging.clone());
         let mut gossiper = Gossiper::new(
             config.local,

@@ -34,6 +34,8 @@ pub struct Node {
     settings: NodeSettings,
     /// `<data directory>/repair_history.log`: finished repair sessions.
     repair_history: std::path::PathBuf,
+    /// The storage port, already bound when the configuration asked for port 0.
+    storage_listener: Option<std::net::TcpListener>,
 }
 
 impl Node {
@@ -42,10 +44,16 @@ impl Node {
     pub fn open(config: &NodeConfig) -> Result<Node> {
         config.validate()?;
         let mut settings = config.node_settings()?;
-        // Port 0 (tests, several nodes on one address) means any free port.
-        if settings.storage_port == 0 {
-            settings.storage_port = free_port(settings.listen_address)?;
-        }
+        // Port 0 (tests, several nodes on one address) means any free port: bound now and kept
+        // until messaging serves on it, so no other process can take it in between.
+        let storage_listener = if settings.storage_port == 0 {
+            let l = std::net::TcpListener::bind((settings.listen_address, 0))
+                .with_context(|| format!("cannot listen on {} (listen_address)", settings.listen_address))?;
+            settings.storage_port = l.local_addr()?.port();
+            Some(l)
+        } else {
+            None
+        };
         let engine_options = config.engine_options()?;
         let repair_history = engine_options.data_dir.join("repair_history.log");
         tracing::info!(data = %engine_options.data_dir.display(), commitlog = %engine_options.commitlog_dir.display(), "opening the storage engine");
@@ -89,11 +97,11 @@ impl Node {
         let local = executor.local();
         tracing::info!(host_id = %local.host_id, cluster = %local.cluster_name, tokens = local.tokens.len(), "node identity");
         let address = SocketAddr::new(settings.rpc_address, settings.native_transport_port);
-        Ok(Node { executor, engine, address, settings, repair_history })
+        Ok(Node { executor, engine, address, settings, repair_history, storage_listener })
     }
 
     /// Serves CQL until `shutdown` turns true, then flushes and closes the engine.
-    pub async fn serve(self, listener: TcpListener, shutdown: watch::Receiver<bool>) -> Result<()> {
+    pub async fn serve(mut self, listener: TcpListener, shutdown: watch::Receiver<bool>) -> Result<()> {
         let limits = Limits {
             max_frame_bytes: self.settings.max_frame_bytes,
             max_connections: self.settings.max_connections,
@@ -101,7 +109,8 @@ impl Node {
             ..Limits::default()
         };
         let events = EventBus::new(EVENT_BUFFER);
-        let cluster = self.join_cluster(&events).await?;
+        let storage_listener = self.storage_listener.take();
+        let cluster = self.join_cluster(&events, storage_listener).await?;
         let admin_listener = TcpListener::bind(self.settings.admin).await.with_context(|| {
             format!("cannot listen for sibyltool on {} (admin_address/admin_port)", self.settings.admin)
         })?;
@@ -152,7 +161,11 @@ impl Node {
 
     /// Starts internode messaging and gossip on `storage_port` and joins the cluster through
     /// the seeds.
-    async fn join_cluster(&self, events: &EventBus) -> Result<ClusterService> {
+    async fn join_cluster(
+        &self,
+        events: &EventBus,
+        storage_listener: Option<std::net::TcpListener>,
+    ) -> Result<ClusterService> {
         let local = self.executor.local();
         let hooks =
             NodeHooks::new(&self.executor, events.clone()).context("cannot start the peers worker")?;
@@ -173,14 +186,19 @@ impl Node {
             release_version: sibyl_cql::executor::RELEASE_VERSION.to_string(),
             generation,
         };
-        let cluster = ClusterService::start(config, Arc::clone(self.executor.coordinator()), hooks)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen for other nodes on {}:{} (storage_port)",
-                    local.listen_address, local.storage_port
-                )
-            })?;
+        let cluster = ClusterService::start_on(
+            config,
+            Arc::clone(self.executor.coordinator()),
+            hooks,
+            storage_listener,
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for other nodes on {}:{} (storage_port)",
+                local.listen_address, local.storage_port
+            )
+        })?;
         self.executor.attach_cluster(cluster.clone());
         // LOAD (bytes on disk) for other nodes' `sibyltool status`, as Cassandra gossips it.
         let (weak_cluster, weak_exec) = (cluster.clone(), Arc::downgrade(&self.executor));
@@ -200,10 +218,4 @@ impl Node {
     pub fn max_threads(&self) -> usize {
         self.settings.max_threads
     }
-}
-
-/// A port nothing listens on now (bound and released; a test-only convenience).
-fn free_port(ip: std::net::IpAddr) -> Result<u16> {
-    let l = std::net::TcpListener::bind((ip, 0)).with_context(|| format!("cannot bind {ip}"))?;
-    Ok(l.local_addr()?.port())
 }

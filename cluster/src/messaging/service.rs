@@ -200,13 +200,36 @@ impl MessagingService {
     /// Fails with `InvalidInput` for a bad configuration, or with the bind error; must be called
     /// from within a tokio runtime (multi-threaded, since handlers run on its workers).
     pub fn start(config: MessagingConfig, handler: Arc<dyn InboundHandler>) -> io::Result<MessagingService> {
+        Self::start_on(config, handler, None)
+    }
+
+    /// Like [`MessagingService::start`], on `listener` when given (already bound to
+    /// `config.local`'s address: a node given port 0 keeps the port it was assigned from the
+    /// start, so nothing else can take it meanwhile).
+    ///
+    /// # Errors
+    /// As [`MessagingService::start`].
+    pub fn start_on(
+        config: MessagingConfig,
+        handler: Arc<dyn InboundHandler>,
+        listener: Option<std::net::TcpListener>,
+    ) -> io::Result<MessagingService> {
         config.validate()?;
         let runtime = Handle::try_current()
             .map_err(|e| io::Error::other(format!("MessagingService::start needs a tokio runtime: {e}")))?;
-        let socket = if config.local.0.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-        socket.set_reuseaddr(true)?;
-        socket.bind(config.local.0)?;
-        let listener: TcpListener = socket.listen(1024)?;
+        let listener: TcpListener = match listener {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                TcpListener::from_std(l)?
+            }
+            None => {
+                let socket =
+                    if config.local.0.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+                socket.set_reuseaddr(true)?;
+                socket.bind(config.local.0)?;
+                socket.listen(1024)?
+            }
+        };
         let local = Endpoint(listener.local_addr()?);
         let preamble =
             Preamble { version: PROTOCOL_VERSION, from: local, cluster_name: config.cluster_name.clone() }
