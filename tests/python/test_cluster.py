@@ -123,6 +123,7 @@ def test_three_nodes_form_one_cluster_and_serve_every_consistency_level(launcher
             wait_for(lambda: status(addr) == {a: "UN" for a in ADDRS}, 30, f"node 3 UN again from {addr}")
         # The driver hears the UP event (or its reconnection schedule fires) and uses node 3 again.
         wait_for(lambda: cluster.metadata.get_host(ADDRS[2]).is_up, 30, "the driver sees node 3 up")
+        wait_for(lambda: answers(session, ADDRS[2]), 30, "the driver's pool to node 3 ready")
         # The restarted node coordinates again, and it kept the rows written before the kill.
         got = session.execute(
             SimpleStatement("SELECT v FROM ring.kv WHERE k = 5", consistency_level=CL.ALL),
@@ -213,6 +214,15 @@ class QuorumWriters:
             t.join()
 
 
+def answers(session, addr):
+    """Whether a request pinned to `addr` succeeds now."""
+    try:
+        session.execute("SELECT release_version FROM system.local", execution_profile=addr)
+        return True
+    except Exception:  # noqa: BLE001 - not ready yet
+        return False
+
+
 def missing_keys(session, table, keys, consistency, profile=EXEC_PROFILE_DEFAULT):
     """The keys of `keys` that a read at `consistency` does not find."""
     from cassandra.concurrent import execute_concurrent_with_args
@@ -248,6 +258,7 @@ def test_hints_then_repair_bring_a_restarted_node_up_to_date(launcher):
             for addr in ADDRS:
                 wait_for(lambda: status(addr) == {a: "UN" for a in ADDRS}, 30, f"node 3 UN from {addr}")
             wait_for(lambda: cluster.metadata.get_host(ADDRS[2]).is_up, 30, "the driver sees node 3 up")
+            wait_for(lambda: answers(session, ADDRS[2]), 30, "the driver's pool to node 3 ready")
 
         # 1. Hints.
         launcher.run("kill", "3")
@@ -315,6 +326,10 @@ def test_crash_loop_under_quorum_writes_loses_nothing_and_stays_available(launch
             for a in ADDRS:
                 wait_for(lambda: status(a) == {x: "UN" for x in ADDRS}, 30, f"node {victim} UN from {a}")
             wait_for(lambda: cluster.metadata.get_host(addr).is_up, 30, f"the driver sees node {victim} up")
+            # The driver marks a host up before its connection pool is ready; until a request
+            # through it succeeds, a request sent there would fail in the driver (NoHostAvailable)
+            # without reaching any node.
+            wait_for(lambda: answers(session, addr), 30, f"the driver's pool to node {victim} ready")
             with writers.lock:
                 live[:] = list(ADDRS)
             time.sleep(1)
@@ -399,6 +414,7 @@ def test_a_paused_node_is_marked_down_and_catches_up_through_hints(launcher):
             f"{addr}'s hints for node 3 delivered",
         )
     wait_for(lambda: cluster.metadata.get_host(ADDRS[2]).is_up, 30, "the driver sees node 3 up")
+    wait_for(lambda: answers(session, ADDRS[2]), 30, "the driver's pool to node 3 ready")
     missing = missing_keys(session, "ring.pause", writers.acked, CL.ONE, profile=ADDRS[2])
     print(f"writes missing on node 3 after hints: {len(missing)}")
     assert not missing, missing[:10]
