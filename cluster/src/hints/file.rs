@@ -102,15 +102,9 @@ pub fn encode_header(host: Uuid, created_ms: i64) -> [u8; HEADER_BYTES] {
     h
 }
 
-/// Appends one framed record.
-pub fn encode_record(payload: &[u8], out: &mut Vec<u8>) {
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    let len_bytes = len.to_le_bytes();
-    out.extend_from_slice(&len_bytes);
-    out.extend_from_slice(&crc32(&len_bytes).to_le_bytes());
-    out.extend_from_slice(payload);
-    out.extend_from_slice(&crc32(payload).to_le_bytes());
-}
+/// Appends one framed record: the commit log's framing (`len | crc(len) | payload |
+/// crc(payload)`), shared so the two formats cannot drift apart.
+pub use sibyl_engine::commitlog::segment::encode_record;
 
 /// Why a hints file cannot be read (further).
 #[derive(Debug, thiserror::Error)]
