@@ -246,6 +246,45 @@ pub fn plan_write(
     Ok(ReplicaPlan { consistency: cl, natural, contacts: live.clone(), live, block_for })
 }
 
+/// Plans a write while nodes join or leave: `pending` are the nodes that will replicate the
+/// token once the move completes (see [`crate::streaming::plan::pending_replicas`]). They are
+/// contacted too, and, as in Cassandra, each one raises the number of acknowledgements needed
+/// (for `LOCAL_*` levels only those of the local datacenter; `ANY`, `ONE`-like hint-backed
+/// levels keep their floor), so a level's guarantee holds in both the old and the new ring.
+pub fn plan_write_with_pending(
+    cl: ConsistencyLevel,
+    strategy: &ReplicationStrategy,
+    natural: Vec<Endpoint>,
+    pending: Vec<Endpoint>,
+    is_alive: impl Fn(Endpoint) -> bool,
+    location: impl Fn(Endpoint) -> Location,
+    local_dc: &str,
+) -> Result<ReplicaPlan, PlanError> {
+    let mut plan = plan_write(cl, strategy, natural, &is_alive, &location, local_dc)?;
+    if pending.is_empty() || cl == ConsistencyLevel::Any {
+        return Ok(plan);
+    }
+    let counted: Vec<Endpoint> = pending
+        .iter()
+        .copied()
+        .filter(|&ep| !cl.is_datacenter_local() || location(ep).dc == local_dc)
+        .filter(|ep| !plan.natural.contains(ep))
+        .collect();
+    let live_pending: Vec<Endpoint> =
+        pending.iter().copied().filter(|ep| !plan.natural.contains(ep) && is_alive(*ep)).collect();
+    plan.live.extend(live_pending.iter().copied());
+    plan.contacts.extend(live_pending.iter().copied());
+    if cl != ConsistencyLevel::EachQuorum {
+        plan.block_for += counted.len();
+        let alive =
+            plan.live.iter().filter(|&&ep| !cl.is_datacenter_local() || location(ep).dc == local_dc).count();
+        if alive < plan.block_for {
+            return Err(PlanError::Unavailable { consistency: cl, required: plan.block_for, alive });
+        }
+    }
+    Ok(plan)
+}
+
 /// Plans a read: the live replicas sorted by `proximity` (lower is closer; ties keep placement
 /// order), of which the first `block_for` are contacted; fails with `Unavailable` when the live
 /// replicas cannot satisfy `cl`.
@@ -462,6 +501,53 @@ mod tests {
         let r = plan_write(CL::Two, &simple(1), eps(&[1]), alive(&[1]), loc, "dc1");
         assert_eq!(r, Err(unavailable(CL::Two, 2, 1)));
         assert!(plan_write(CL::Two, &simple(3), eps(&[1, 2, 3]), alive(&[1, 2]), loc, "dc1").is_ok());
+    }
+
+    #[test]
+    fn pending_replicas_are_contacted_and_raise_the_acknowledgements_needed() {
+        let s = simple(3);
+        // Node 4 is joining: QUORUM needs 2 + 1 of the 4.
+        let plan = plan_write_with_pending(
+            CL::Quorum,
+            &s,
+            eps(&[1, 2, 3]),
+            eps(&[4]),
+            alive(&[1, 2, 3, 4]),
+            loc,
+            "dc1",
+        )
+        .unwrap();
+        assert_eq!(plan.contacts, eps(&[1, 2, 3, 4]));
+        assert_eq!(plan.natural, eps(&[1, 2, 3]), "hints are for natural replicas only");
+        assert_eq!(plan.block_for, 3);
+        // Two natural replicas down: the old ring's quorum is already lost.
+        let r =
+            plan_write_with_pending(CL::Quorum, &s, eps(&[1, 2, 3]), eps(&[4]), alive(&[1, 4]), loc, "dc1");
+        assert_eq!(r, Err(unavailable(CL::Quorum, 2, 1)));
+        // One natural replica and the pending one down: 2 live of the 3 needed.
+        let r =
+            plan_write_with_pending(CL::Quorum, &s, eps(&[1, 2, 3]), eps(&[4]), alive(&[1, 2]), loc, "dc1");
+        assert_eq!(r, Err(unavailable(CL::Quorum, 3, 2)));
+        // A pending node that is down still counts in block_for, so QUORUM needs every other one.
+        let plan = plan_write_with_pending(
+            CL::Quorum,
+            &s,
+            eps(&[1, 2, 3]),
+            eps(&[4]),
+            alive(&[1, 2, 3]),
+            loc,
+            "dc1",
+        )
+        .unwrap();
+        assert_eq!((plan.contacts.len(), plan.block_for), (3, 3));
+        // ANY keeps its floor of one; no pending is the plain plan.
+        let plan =
+            plan_write_with_pending(CL::Any, &s, eps(&[1, 2, 3]), eps(&[4]), alive(&[]), loc, "dc1").unwrap();
+        assert_eq!(plan.block_for, 1);
+        let plain = plan_write(CL::One, &s, eps(&[1, 2, 3]), alive(&[1, 2, 3]), loc, "dc1").unwrap();
+        let same =
+            plan_write_with_pending(CL::One, &s, eps(&[1, 2, 3]), vec![], alive(&[1, 2, 3]), loc, "dc1");
+        assert_eq!(same, Ok(plain));
     }
 
     #[test]

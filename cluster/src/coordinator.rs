@@ -21,7 +21,7 @@
 //! Everything here is synchronous: the CQL executor calls it from a blocking thread, and it
 //! waits for replicas on a condition variable. It never blocks a tokio worker.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use sibyl_engine::{Mutation, PartitionData, ReadCommand, ScanCommand, ScanStart,
 use uuid::Uuid;
 
 use crate::batchlog::{self, Batchlog, StoredBatch};
-use crate::consistency::{plan_read, plan_write, ConsistencyLevel, PlanError, ReplicaPlan};
+use crate::consistency::{plan_read, plan_write_with_pending, ConsistencyLevel, PlanError, ReplicaPlan};
 use crate::endpoint::{Endpoint, Location};
 use crate::error::{Error, Result, WriteType};
 use crate::hints::{HintDecision, HintsService};
@@ -78,6 +78,15 @@ pub struct ClusterView {
     pub host_ids: HashMap<Endpoint, Uuid>,
     /// Since when each node not alive has been seen down (for `max_hint_window`).
     pub down_since: HashMap<Endpoint, Instant>,
+    /// Nodes joining the ring (bootstrapping, or replacing a dead node) with the tokens they
+    /// will hold: pending replicas of what those tokens will give them.
+    pub joining: BTreeMap<Endpoint, Vec<i64>>,
+    /// Normal nodes leaving the ring (decommissioning, or being removed): their ranges'
+    /// future replicas are pending.
+    pub leaving: BTreeSet<Endpoint>,
+    /// The ring once every joining and leaving node is done; `None` when nothing moves.
+    /// Recomputed by [`Coordinator::update_view`].
+    pub future: Option<TokenMetadata>,
 }
 
 impl ClusterView {
@@ -218,6 +227,9 @@ impl Coordinator {
                 live,
                 host_ids: HashMap::new(),
                 down_since: HashMap::new(),
+                joining: BTreeMap::new(),
+                leaving: BTreeSet::new(),
+                future: None,
             }),
             messaging: OnceLock::new(),
             hints: OnceLock::new(),
@@ -295,6 +307,13 @@ impl Coordinator {
                 down_since.entry(ep).or_insert(now);
             }
         }
+        // Pending ranges: the ring the joining and leaving nodes lead to.
+        v.future = if v.joining.is_empty() && v.leaving.is_empty() {
+            None
+        } else {
+            let joining: Vec<(Endpoint, Vec<i64>)> = v.joining.iter().map(|(e, t)| (*e, t.clone())).collect();
+            Some(crate::streaming::plan::future_ring(&v.ring, &joining, &v.leaving))
+        };
     }
 
     /// Counters.
@@ -333,10 +352,17 @@ impl Coordinator {
     ) -> Result<ReplicaPlan> {
         let natural = self.natural_replicas(strategy, token);
         let view = self.view.read();
-        let plan = plan_write(
+        let pending = match &view.future {
+            Some(future) if !matches!(strategy, ReplicationStrategy::Local) => {
+                crate::streaming::plan::pending_replicas(strategy, token.0, &view.ring, future)
+            }
+            _ => Vec::new(),
+        };
+        let plan = plan_write_with_pending(
             cl,
             strategy,
             natural,
+            pending,
             |ep| view.live.contains(&ep),
             |ep| Self::location_of(&view, ep),
             &self.local_location.dc,

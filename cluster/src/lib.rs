@@ -13,7 +13,10 @@
 //!   handlers and schema propagation.
 //! - [`hints`], [`repair`], [`batchlog`]: the convergence mechanisms beyond read repair: hinted
 //!   handoff, Merkle-tree anti-entropy repair, and logged batches replayed in full.
+//! - [`operations`]: bootstrap, replace, decommission and removenode, run by one node.
 //! - [`storage`]: the narrow door to the node's storage engine.
+//! - [`streaming`]: moving token ranges' data between nodes when the ring changes, and the
+//!   pure plan of what moves where (also the pending ranges writes go to meanwhile).
 //! - [`token_allocation`]: a joining node's tokens chosen to keep ownership even (pure).
 //!
 //! `docs/architecture.md` walks a request through these modules.
@@ -28,6 +31,7 @@ pub mod failure_detector;
 pub mod gossip;
 pub mod hints;
 pub mod messaging;
+pub mod operations;
 pub mod read_policy;
 pub mod repair;
 pub mod replication;
@@ -35,6 +39,7 @@ pub mod resolver;
 pub mod ring;
 pub mod service;
 pub mod storage;
+pub mod streaming;
 pub mod token_allocation;
 pub mod verbs;
 

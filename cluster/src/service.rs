@@ -30,6 +30,7 @@ use crate::endpoint::{Endpoint, Location};
 use crate::gossip::{ApplicationState, GossipEvent, GossipMessage, Gossiper};
 use crate::hints::HintTarget;
 use crate::messaging::{InboundHandler, MessagingConfig, MessagingService, Responder, Verb};
+use crate::streaming::StreamManager;
 use crate::verbs::{self, ReadRequest, ReadResponse};
 
 /// How often gossip runs (Cassandra: one second).
@@ -41,6 +42,10 @@ pub const MAX_CONCURRENT_REPLICA_REQUESTS: usize = 256;
 pub const CONNECT_FAILURES_TO_MARK_DOWN: u32 = 2;
 /// A node whose schema differs is asked for its schema at most this often.
 pub const SCHEMA_PULL_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a node that left the ring stays in gossip (as LEFT or removed) so that every node
+/// hears of it, before it is forgotten and quarantined (Cassandra keeps it days; a small
+/// cluster's gossip converges in seconds).
+pub const EVICT_DELAY: Duration = Duration::from_secs(30);
 
 /// What the cluster layer asks of the layer above (the CQL executor).
 pub trait ClusterHooks: Send + Sync + std::fmt::Debug {
@@ -54,6 +59,60 @@ pub trait ClusterHooks: Send + Sync + std::fmt::Debug {
     fn peer_changed(&self, peer: &PeerInfo);
     /// Another node went up or down (for client STATUS_CHANGE events).
     fn peer_status(&self, peer: &PeerInfo, up: bool);
+    /// Another node left the ring: decommissioned, removed, or replaced (for `system.peers` and
+    /// client TOPOLOGY_CHANGE REMOVED_NODE events).
+    fn peer_removed(&self, peer: &PeerInfo) {
+        let _ = peer;
+    }
+}
+
+/// A node's place in the ring, from its gossiped STATUS (Cassandra's values; Cassandra also
+/// appends the tokens, which Sibyl gossips in TOKENS alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RingStatus {
+    /// `NORMAL`: a member serving its ranges.
+    Normal,
+    /// `BOOT`: bootstrapping; a pending replica of its future ranges.
+    Joining,
+    /// `BOOT_REPLACE,<address>`: bootstrapping to take over a dead node's tokens.
+    Replacing(Endpoint),
+    /// `LEAVING`: decommissioning; still a replica, its ranges' next replicas are pending.
+    Leaving,
+    /// `LEFT`: decommissioned and gone.
+    Left,
+    /// `removing,<host id>`: a dead node whose ranges are being restreamed (set by the node
+    /// running removenode).
+    Removing,
+    /// `removed,<host id>`: a dead node taken out of the ring.
+    Removed,
+    /// Anything else (`shutdown`, or nothing gossiped yet).
+    Other,
+}
+
+impl RingStatus {
+    /// Parses a STATUS value.
+    #[must_use]
+    pub fn parse(value: &str) -> RingStatus {
+        let mut parts = value.splitn(2, ',');
+        let kind = parts.next().unwrap_or_default();
+        let arg = parts.next().unwrap_or_default();
+        match kind {
+            "NORMAL" => RingStatus::Normal,
+            "BOOT" => RingStatus::Joining,
+            "BOOT_REPLACE" => arg.parse().map_or(RingStatus::Other, |a| RingStatus::Replacing(Endpoint(a))),
+            "LEAVING" => RingStatus::Leaving,
+            "LEFT" => RingStatus::Left,
+            "removing" => RingStatus::Removing,
+            "removed" => RingStatus::Removed,
+            _ => RingStatus::Other,
+        }
+    }
+
+    /// Whether the node is out of the ring for good.
+    #[must_use]
+    pub fn is_gone(&self) -> bool {
+        matches!(self, RingStatus::Left | RingStatus::Removed)
+    }
 }
 
 /// Another node as gossip describes it.
@@ -121,27 +180,41 @@ pub struct ClusterConfig {
     pub release_version: String,
     /// Gossip generation (seconds since the epoch at start, increasing across restarts).
     pub generation: i32,
+    /// Whether the node is a member already: it announces NORMAL with its tokens at once.
+    /// A node that must bootstrap (or replace a dead node) starts without either and calls
+    /// [`ClusterService::bootstrap`].
+    pub normal: bool,
+    /// `stream_throughput_outbound`, bytes per second (0 = unlimited).
+    pub stream_throughput_bytes_per_sec: u64,
 }
 
 /// The running cluster service of a node.
 #[derive(Debug, Clone)]
 pub struct ClusterService {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    config: ClusterConfig,
-    coordinator: Arc<Coordinator>,
-    hooks: Arc<dyn ClusterHooks>,
-    gossiper: Mutex<Gossiper>,
-    messaging: MessagingService,
+pub(crate) struct Inner {
+    pub(crate) config: ClusterConfig,
+    pub(crate) coordinator: Arc<Coordinator>,
+    pub(crate) hooks: Arc<dyn ClusterHooks>,
+    pub(crate) gossiper: Mutex<Gossiper>,
+    pub(crate) messaging: MessagingService,
     started: Instant,
     replica_slots: Arc<Semaphore>,
     last_pull: Mutex<HashMap<Endpoint, Instant>>,
     peers: Mutex<HashMap<Endpoint, PeerInfo>>,
     /// Nodes this node cannot connect to (see [`connection_verdicts`]).
     unreachable: Mutex<HashSet<Endpoint>>,
+    /// Streams to and from this node.
+    pub(crate) streams: Arc<StreamManager>,
+    /// This node's own place in the ring.
+    pub(crate) mode: Mutex<crate::operations::Mode>,
+    /// Nodes that left the ring, and when gossip forgets them (see [`EVICT_DELAY`]).
+    evict: Mutex<HashMap<Endpoint, Instant>>,
+    /// The removenode this node runs or ran last.
+    pub(crate) removal: Mutex<Option<crate::operations::RemovalProgress>>,
 }
 
 #[derive(Debug)]
@@ -197,9 +270,17 @@ impl ClusterService {
         set_state(&mut gossiper, ApplicationState::RpcAddress, config.rpc_address.to_string());
         set_state(&mut gossiper, ApplicationState::NativePort, config.native_port.to_string());
         set_state(&mut gossiper, ApplicationState::ReleaseVersion, config.release_version.clone());
-        set_state(&mut gossiper, ApplicationState::Tokens, tokens.join(","));
         set_state(&mut gossiper, ApplicationState::Schema, hooks.schema_version().to_string());
-        set_state(&mut gossiper, ApplicationState::Status, "NORMAL".into());
+        if config.normal {
+            set_state(&mut gossiper, ApplicationState::Tokens, tokens.join(","));
+            set_state(&mut gossiper, ApplicationState::Status, "NORMAL".into());
+        } else {
+            // Not a member yet: our own ring holds nobody until gossip teaches it.
+            coordinator.update_view(|v| v.ring.remove_endpoint(config.local));
+        }
+        let streams = Arc::new(StreamManager::new(config.stream_throughput_bytes_per_sec));
+        let mode =
+            if config.normal { crate::operations::Mode::Normal } else { crate::operations::Mode::Starting };
         let inner = Arc::new(Inner {
             config,
             coordinator,
@@ -211,6 +292,10 @@ impl ClusterService {
             last_pull: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
             unreachable: Mutex::new(HashSet::new()),
+            streams,
+            mode: Mutex::new(mode),
+            evict: Mutex::new(HashMap::new()),
+            removal: Mutex::new(None),
         });
         let _ = handler.inner.set(Arc::downgrade(&inner));
         if let Some(hints) = inner.coordinator.hints() {
@@ -304,11 +389,32 @@ impl ClusterService {
 }
 
 impl Inner {
-    fn now(&self) -> Duration {
+    pub(crate) fn now(&self) -> Duration {
         self.started.elapsed()
     }
 
-    fn send_gossip(&self, out: Vec<(Endpoint, GossipMessage)>) {
+    /// Forgets the nodes that left the ring [`EVICT_DELAY`] ago.
+    fn evict_departed(&self) {
+        let due: Vec<Endpoint> = {
+            let mut evict = self.evict.lock();
+            let due: Vec<Endpoint> =
+                evict.iter().filter(|(_, at)| at.elapsed() >= EVICT_DELAY).map(|(e, _)| *e).collect();
+            for ep in &due {
+                evict.remove(ep);
+            }
+            due
+        };
+        if due.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let mut g = self.gossiper.lock();
+        for ep in due {
+            g.remove_endpoint(ep, now);
+        }
+    }
+
+    pub(crate) fn send_gossip(&self, out: Vec<(Endpoint, GossipMessage)>) {
         for (to, msg) in out {
             let verb = match msg {
                 GossipMessage::Syn { .. } => verbs::GOSSIP_SYN,
@@ -339,6 +445,7 @@ impl Inner {
         self.handle_events(events);
         self.check_connections();
         self.check_schema_agreement(&version);
+        self.evict_departed();
     }
 
     /// Applies [`connection_verdicts`]: nodes this node cannot connect to are down for its
@@ -441,7 +548,7 @@ impl Inner {
         })
     }
 
-    fn handle_events(&self, events: Vec<GossipEvent>) {
+    pub(crate) fn handle_events(&self, events: Vec<GossipEvent>) {
         if events.is_empty() {
             return;
         }
@@ -469,14 +576,38 @@ impl Inner {
             let g = self.gossiper.lock();
             changed.iter().filter_map(|ep| Self::peer_info(&g, *ep, &unreachable)).collect()
         };
+        let mut gone: Vec<PeerInfo> = Vec::new();
         self.coordinator.update_view(|view| {
+            let members_before = view.ring.endpoints();
             for p in &infos {
+                let status = RingStatus::parse(&p.status);
+                if status.is_gone() {
+                    view.ring.remove_endpoint(p.endpoint);
+                    view.joining.remove(&p.endpoint);
+                    view.leaving.remove(&p.endpoint);
+                    view.live.remove(&p.endpoint);
+                    view.host_ids.remove(&p.endpoint);
+                    gone.push(p.clone());
+                    continue;
+                }
                 if let Some(host) = p.host_id {
                     view.host_ids.insert(p.endpoint, host);
                 }
-                if p.status == "NORMAL" && !p.tokens.is_empty() {
-                    view.ring.update_normal_tokens(p.endpoint, &p.tokens);
-                    view.ring.set_location(p.endpoint, p.location.clone());
+                match status {
+                    RingStatus::Normal if !p.tokens.is_empty() => {
+                        view.ring.set_location(p.endpoint, p.location.clone());
+                        view.ring.update_normal_tokens(p.endpoint, &p.tokens);
+                        view.joining.remove(&p.endpoint);
+                        view.leaving.remove(&p.endpoint);
+                    }
+                    RingStatus::Joining | RingStatus::Replacing(_) if !p.tokens.is_empty() => {
+                        view.ring.set_location(p.endpoint, p.location.clone());
+                        view.joining.insert(p.endpoint, p.tokens.clone());
+                    }
+                    RingStatus::Leaving | RingStatus::Removing if view.ring.is_member(p.endpoint) => {
+                        view.leaving.insert(p.endpoint);
+                    }
+                    _ => {}
                 }
                 if p.up {
                     view.live.insert(p.endpoint);
@@ -484,10 +615,30 @@ impl Inner {
                     view.live.remove(&p.endpoint);
                 }
             }
+            // A node whose every token another node took (it was replaced) left the ring.
+            for ep in members_before {
+                if !view.ring.is_member(ep)
+                    && ep != self.config.local
+                    && !gone.iter().any(|g| g.endpoint == ep)
+                {
+                    view.leaving.remove(&ep);
+                    view.live.remove(&ep);
+                    view.host_ids.remove(&ep);
+                    if let Some(p) = self.peers.lock().get(&ep) {
+                        gone.push(p.clone());
+                    }
+                }
+            }
         });
+        if !gone.is_empty() {
+            self.departed(&gone);
+        }
         let mut peers = self.peers.lock();
         let mut flipped = Vec::new();
         for p in &infos {
+            if gone.iter().any(|g| g.endpoint == p.endpoint) {
+                continue;
+            }
             let before = peers.insert(p.endpoint, p.clone());
             if before.as_ref().is_none_or(|b| peer_row_differs(b, p)) {
                 self.hooks.peer_changed(p);
@@ -505,6 +656,44 @@ impl Inner {
         }
         for p in flipped {
             self.hooks.peer_status(&p, p.up);
+        }
+    }
+
+    /// The dead node this node replaced leaves every view of ours.
+    pub(crate) fn forget_replaced(&self, dead: Endpoint) {
+        self.coordinator.update_view(|v| {
+            v.ring.remove_endpoint(dead);
+            v.live.remove(&dead);
+            v.host_ids.remove(&dead);
+        });
+        let known = self.peers.lock().get(&dead).cloned();
+        if let Some(p) = known {
+            self.departed(&[p]);
+        }
+    }
+
+    /// Nodes that left the ring: out of `system.peers` (clients get REMOVED_NODE), their hints
+    /// dropped, and forgotten by gossip after [`EVICT_DELAY`].
+    pub(crate) fn departed(&self, gone: &[PeerInfo]) {
+        for p in gone {
+            let known = self.peers.lock().remove(&p.endpoint).is_some();
+            self.evict.lock().entry(p.endpoint).or_insert_with(Instant::now);
+            if !known {
+                continue;
+            }
+            tracing::info!(endpoint = %p.endpoint, host_id = ?p.host_id, status = %p.status, "node left the ring");
+            if let (Some(hints), Some(host)) = (self.coordinator.hints(), p.host_id) {
+                match hints.store().truncate(Some(host)) {
+                    Ok((files, bytes)) if files > 0 => {
+                        tracing::info!(host = %host, files, bytes, "dropped the hints of a node that left the ring");
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(host = %host, error = %e, "cannot drop the hints of a node that left the ring")
+                    }
+                }
+            }
+            self.hooks.peer_removed(p);
         }
     }
 
@@ -533,6 +722,8 @@ impl Inner {
             | verbs::VALIDATION
             | verbs::BATCH_STORE
             | verbs::BATCH_REMOVE
+            | verbs::STREAM_REQUEST
+            | verbs::STREAM_DATA
             | verbs::SCHEMA_PUSH
             | verbs::SCHEMA_PULL => {
                 let Ok(permit) = Arc::clone(&self.replica_slots).try_acquire_owned() else {
@@ -544,7 +735,7 @@ impl Inner {
                 };
                 tokio::task::spawn_blocking(move || {
                     let _permit = permit;
-                    match self.replica_work(verb, &payload) {
+                    match self.replica_work(from, verb, &payload) {
                         Ok(Some(answer)) => responder.respond(answer),
                         Ok(None) => {}
                         Err(reason) => {
@@ -562,7 +753,7 @@ impl Inner {
     }
 
     /// Runs a replica request on a blocking thread; `Ok(None)` for one-way messages.
-    fn replica_work(&self, verb: Verb, payload: &[u8]) -> Result<Option<Bytes>, String> {
+    fn replica_work(&self, from: Endpoint, verb: Verb, payload: &[u8]) -> Result<Option<Bytes>, String> {
         let storage = self.coordinator.storage();
         match verb {
             verbs::MUTATION => {
@@ -622,6 +813,15 @@ impl Inner {
                 }
                 Ok(None)
             }
+            verbs::STREAM_REQUEST => {
+                let request = crate::streaming::StreamRequest::decode(payload)?;
+                self.stream_to(&request)?;
+                Ok(Some(Bytes::new()))
+            }
+            verbs::STREAM_DATA => {
+                crate::streaming::receive(&self.streams, storage.as_ref(), from, payload)?;
+                Ok(Some(Bytes::new()))
+            }
             verbs::SCHEMA_PUSH => {
                 let m = verbs::decode_mutations(payload).map_err(|e| format!("bad schema push: {e}"))?;
                 self.hooks.merge_schema(m)?;
@@ -674,6 +874,7 @@ fn peer_row_differs(a: &PeerInfo, b: &PeerInfo) -> bool {
         || a.tokens != b.tokens
         || a.schema_version != b.schema_version
         || a.release_version != b.release_version
+        || a.status != b.status
 }
 
 fn set_state(g: &mut Gossiper, state: ApplicationState, value: String) {

@@ -8,7 +8,8 @@
 //! smallest max/min ownership. Random tokens leave some nodes owning far more than others with few vnodes;
 //! this keeps the spread small as the cluster grows one node at a time.
 //!
-//! Bootstrap (issue 7) is what calls it; until then it is exercised by its tests.
+//! Bootstrap calls it when `allocate_tokens_for_local_replication_factor` is set
+//! ([`crate::service::ClusterService::choose_tokens`]).
 
 use crate::endpoint::{Endpoint, Location};
 use crate::replication::ReplicationStrategy;
@@ -30,6 +31,18 @@ pub fn allocate_tokens(
             .map(|i| (i.wrapping_mul(step) as i64).wrapping_add(i64::MIN / 2 + 1))
             .collect();
     }
+    // While the ring has no more nodes than replicas, every node replicates everything under
+    // the real factor, so it cannot tell placements apart: balance for the largest factor that
+    // can, so the first nodes' tokens interleave and later joins start from an even ring.
+    let members = ring.endpoints().len() + 1;
+    let lowered;
+    let strategy = match strategy {
+        ReplicationStrategy::Simple { replication_factor } if *replication_factor >= members => {
+            lowered = ReplicationStrategy::Simple { replication_factor: (members - 1).max(1) };
+            &lowered
+        }
+        other => other,
+    };
     let mut tm = ring.clone();
     tm.set_location(node, location.clone());
     // Greedy placement by variance: while the node has few tokens it owns least whatever is
@@ -176,6 +189,26 @@ mod tests {
             let own = allocated.effective_ownership(&strategy);
             let share = rf.min(6) as f64 / 6.0;
             assert!((own[&ep(6)] - share).abs() < share * 0.15, "RF {rf}: node 6 owns {}", own[&ep(6)]);
+        }
+    }
+
+    /// A cluster started from one random node, every later node allocated for RF 3 (as the
+    /// launcher builds one): the first joins, which own everything under RF 3, must still
+    /// interleave, or no later join can even the ring out.
+    #[test]
+    fn a_cluster_grown_from_one_node_stays_even_for_rf3() {
+        let strategy = ReplicationStrategy::Simple { replication_factor: 3 };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut tm = TokenMetadata::new();
+        tm.update_normal_tokens(ep(1), &random_tokens(16, &mut rng, &BTreeSet::new()));
+        for i in 2..=5u8 {
+            let t = allocate_tokens(&tm, &strategy, ep(i), &Location::default(), 16);
+            tm.update_normal_tokens(ep(i), &t);
+            let s = spread(&tm, &strategy);
+            println!("RF 3 from one node, {i} nodes: max/min ownership {s:.3}");
+            if i >= 4 {
+                assert!(s < 1.25, "{i} nodes: spread {s:.3}");
+            }
         }
     }
 

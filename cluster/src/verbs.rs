@@ -67,6 +67,11 @@ pub const VALIDATION: Verb = Verb(14);
 pub const BATCH_STORE: Verb = Verb(15);
 /// Forget a stored batch: its coordinator applied it (one-way).
 pub const BATCH_REMOVE: Verb = Verb(16);
+/// Stream ranges of tables to a target node (request, answered when the stream ended; see
+/// [`crate::streaming`]).
+pub const STREAM_REQUEST: Verb = Verb(17);
+/// One batch of streamed partitions, with its CRC (request; the response is empty).
+pub const STREAM_DATA: Verb = Verb(18);
 /// A schema change pushed to every live node (one-way).
 pub const SCHEMA_PUSH: Verb = Verb(20);
 /// Ask a node for its whole schema (request).
@@ -86,6 +91,8 @@ pub fn verb_name(verb: Verb) -> &'static str {
         VALIDATION => "VALIDATION",
         BATCH_STORE => "BATCH_STORE",
         BATCH_REMOVE => "BATCH_REMOVE",
+        STREAM_REQUEST => "STREAM_REQUEST",
+        STREAM_DATA => "STREAM_DATA",
         SCHEMA_PUSH => "SCHEMA_PUSH",
         SCHEMA_PULL => "SCHEMA_PULL",
         _ => "UNKNOWN",

@@ -130,27 +130,34 @@ impl Running {
 }
 
 /// A shared rate limit (GCRA): each acquire books its bytes after the previous booking and sleeps
-/// until its slot, allowing one second of burst.
+/// until its slot, allowing one second of burst. Compaction uses it for `compaction_throughput`,
+/// streaming (in the cluster crate) for `stream_throughput_outbound`.
 #[derive(Debug)]
-pub(crate) struct Throttle {
+pub struct Throttle {
     bytes_per_second: AtomicU64,
     next: Mutex<Option<Instant>>,
 }
 
 impl Throttle {
-    fn new(bytes_per_second: u64) -> Throttle {
+    /// A limit of `bytes_per_second` (0 = unlimited).
+    #[must_use]
+    pub fn new(bytes_per_second: u64) -> Throttle {
         Throttle { bytes_per_second: AtomicU64::new(bytes_per_second), next: Mutex::new(None) }
     }
 
-    pub(crate) fn set_rate(&self, bytes_per_second: u64) {
+    /// Changes the limit (0 = unlimited).
+    pub fn set_rate(&self, bytes_per_second: u64) {
         self.bytes_per_second.store(bytes_per_second, Ordering::Relaxed);
     }
 
-    pub(crate) fn rate(&self) -> u64 {
+    /// The limit in bytes per second (0 = unlimited).
+    #[must_use]
+    pub fn rate(&self) -> u64 {
         self.bytes_per_second.load(Ordering::Relaxed)
     }
 
-    fn acquire(&self, bytes: u64) {
+    /// Books `bytes` and sleeps until the rate allows them.
+    pub fn acquire(&self, bytes: u64) {
         let rate = self.rate();
         if rate == 0 || bytes == 0 {
             return;

@@ -32,6 +32,7 @@ pub use cell::{Cell, DeletionTime, LivenessInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use clustering::{Bound, ClusteringBuilder, Order, Slice};
 pub use commitlog::SyncMode;
+pub use compactor::Throttle;
 pub use engine::{Engine, EngineOptions, TableStats};
 pub use error::{Error, Result};
 pub use ids::{ColumnId, Generation, TableId};

@@ -150,6 +150,25 @@ pub struct NodeConfig {
     pub admin_address: Option<String>,
     /// Port of the admin endpoint.
     pub admin_port: Option<u16>,
+    /// Whether a new node streams its ranges from the cluster before joining (default true;
+    /// seeds never bootstrap).
+    pub auto_bootstrap: Option<bool>,
+    /// Choose a new node's tokens to balance ownership for this replication factor instead of
+    /// at random.
+    pub allocate_tokens_for_local_replication_factor: Option<u32>,
+    /// On its first start, take over the tokens and data of the dead node at this address.
+    pub replace_address_first_boot: Option<String>,
+    /// Outbound streaming rate shared by every stream of the node, e.g. `24MiB/s` (0 = unlimited).
+    pub stream_throughput_outbound: Option<String>,
+    /// Older spelling, in megabits per second.
+    pub stream_throughput_outbound_megabits_per_sec: Option<u64>,
+    /// How long a joining or leaving node waits after announcing it before moving data, so
+    /// every coordinator sends it the writes of its pending ranges (Cassandra's
+    /// `-Dcassandra.ring_delay_ms`; default 30000).
+    pub ring_delay_ms: Option<u64>,
+    /// Refuse to bootstrap or decommission while another node joins or leaves (Cassandra's
+    /// `-Dcassandra.consistent.rangemovement`; default true).
+    pub consistent_rangemovement: Option<bool>,
     /// The YAML text this configuration came from, to name lines in errors.
     #[serde(skip)]
     pub source: String,
@@ -205,6 +224,18 @@ pub struct NodeSettings {
     pub rack: String,
     /// Admin endpoint address (`admin_address`:`admin_port`).
     pub admin: std::net::SocketAddr,
+    /// `auto_bootstrap`.
+    pub auto_bootstrap: bool,
+    /// `allocate_tokens_for_local_replication_factor`.
+    pub allocate_tokens_for_rf: Option<usize>,
+    /// `replace_address_first_boot`.
+    pub replace_address: Option<std::net::IpAddr>,
+    /// `stream_throughput_outbound` in bytes per second (0 = unlimited).
+    pub stream_throughput_bytes_per_sec: u64,
+    /// `ring_delay_ms`.
+    pub ring_delay: Duration,
+    /// `consistent_rangemovement`.
+    pub consistent_rangemovement: bool,
 }
 
 impl NodeConfig {
@@ -454,7 +485,42 @@ impl NodeConfig {
             },
             self.admin_port.unwrap_or(7199),
         );
+        if self.stream_throughput_outbound.is_some()
+            && self.stream_throughput_outbound_megabits_per_sec.is_some()
+        {
+            bail!("stream_throughput_outbound and stream_throughput_outbound_megabits_per_sec are both set; keep one");
+        }
+        let stream_rate =
+            self.stream_throughput_outbound.as_deref().map(|s| s.strip_suffix("/s").unwrap_or(s).to_string());
+        let stream_throughput_bytes_per_sec =
+            match (&stream_rate, self.stream_throughput_outbound_megabits_per_sec) {
+                (Some(_), _) => either_size("stream_throughput_outbound", &stream_rate, None)?.unwrap_or(0),
+                (None, Some(mbit)) => mbit.saturating_mul(1_000_000) / 8,
+                (None, None) => 24 << 20,
+            };
+        let replace_address = match &self.replace_address_first_boot {
+            Some(a) => Some(
+                a.parse()
+                    .with_context(|| format!("replace_address_first_boot: {a:?} is not an IP address"))?,
+            ),
+            None => None,
+        };
+        let ring_delay_ms = self.ring_delay_ms.unwrap_or(30_000);
+        if ring_delay_ms > 600_000 {
+            bail!("ring_delay_ms must be at most 600000 (10 minutes), got {ring_delay_ms}");
+        }
+        let allocate_tokens_for_rf = match self.allocate_tokens_for_local_replication_factor {
+            Some(0) => bail!("allocate_tokens_for_local_replication_factor must be at least 1"),
+            Some(rf) => Some(rf as usize),
+            None => None,
+        };
         Ok(NodeSettings {
+            auto_bootstrap: self.auto_bootstrap.unwrap_or(true),
+            allocate_tokens_for_rf,
+            replace_address,
+            stream_throughput_bytes_per_sec,
+            ring_delay: Duration::from_millis(ring_delay_ms),
+            consistent_rangemovement: self.consistent_rangemovement.unwrap_or(true),
             storage_port,
             seeds,
             phi_convict_threshold,

@@ -59,6 +59,20 @@ pub enum Command {
         /// Node numbers.
         only: Vec<usize>,
     },
+    /// Add a node to the cluster and start it: it bootstraps (streams its ranges) before it
+    /// accepts clients, as `ccm add` followed by `start`.
+    Add {
+        /// Take over the tokens and data of this dead node's address
+        /// (`replace_address_first_boot`).
+        #[arg(long)]
+        replace: Option<String>,
+        /// Return once the process runs, without waiting for the bootstrap to finish.
+        #[arg(long)]
+        no_wait: bool,
+        /// The `sibyl` binary (default: next to this one).
+        #[arg(long)]
+        sibyl: Option<PathBuf>,
+    },
     /// Which nodes run, with their addresses.
     Status,
     /// Stop every node and delete the cluster directory.
@@ -71,8 +85,8 @@ pub struct Cluster {
     dir: PathBuf,
 }
 
-/// Seconds a node gets to open its engine and listen.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a node gets to open its engine, bootstrap if it is new, and listen.
+const START_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Cluster {
     /// The cluster in `dir` (it may not exist yet).
@@ -113,13 +127,30 @@ impl Cluster {
         if !(1..=250).contains(&n) {
             bail!("a local cluster has 1 to 250 nodes");
         }
+        format!("{prefix}.1")
+            .parse::<Ipv4Addr>()
+            .with_context(|| format!("--prefix {prefix:?} is not three octets"))?;
+        std::fs::create_dir_all(&self.dir)?;
+        std::fs::write(self.dir.join("prefix"), prefix)?;
+        std::fs::write(self.dir.join("extra.yaml"), extra_yaml.join("\n"))?;
+        for i in 1..=n {
+            self.write_node(i, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Creates node `i`'s directory and yaml: the cluster's extra lines, then `more`.
+    fn write_node(&self, i: usize, more: &[String]) -> Result<()> {
+        let prefix =
+            std::fs::read_to_string(self.dir.join("prefix")).context("the cluster has no prefix file")?;
+        let extra = std::fs::read_to_string(self.dir.join("extra.yaml")).unwrap_or_default();
         let ip = |i: usize| -> Result<Ipv4Addr> {
             format!("{prefix}.{i}")
                 .parse()
                 .with_context(|| format!("--prefix {prefix:?} is not three octets"))
         };
         let seed = ip(1)?;
-        for i in 1..=n {
+        {
             let dir = self.node_dir(i);
             std::fs::create_dir_all(dir.join("data"))?;
             let dir = dir.canonicalize()?;
@@ -144,8 +175,8 @@ impl Cluster {
                 dir.join("data/hints").display(),
                 dir.join("data/batchlog").display()
             );
-            for line in extra_yaml {
-                yaml.push_str(line);
+            for line in extra.lines().map(str::to_string).chain(more.iter().cloned()) {
+                yaml.push_str(&line);
                 yaml.push('\n');
             }
             std::fs::write(dir.join("sibyl.yaml"), yaml)?;
@@ -167,14 +198,31 @@ impl Cluster {
         self.pid(i).is_some()
     }
 
+    /// Adds node `max + 1` (replacing the node at `replace` if given) and returns its number.
+    pub fn add_node(&self, replace: Option<&str>) -> Result<usize> {
+        let i = self.nodes()?.last().copied().context("no cluster here; create one with start")? + 1;
+        if i > 250 {
+            bail!("a local cluster has at most 250 nodes");
+        }
+        let more: Vec<String> =
+            replace.map(|a| format!("replace_address_first_boot: {a}")).into_iter().collect();
+        self.write_node(i, &more)?;
+        Ok(i)
+    }
+
     /// Starts node `i` and waits until it accepts CQL connections.
     pub fn start_node(&self, i: usize, sibyl: &Path) -> Result<()> {
+        self.spawn_node(i, sibyl, true)
+    }
+
+    /// Starts node `i`; with `wait`, until it accepts CQL connections.
+    pub fn spawn_node(&self, i: usize, sibyl: &Path, wait: bool) -> Result<()> {
         if self.is_running(i) {
             return Ok(());
         }
         let dir = self.node_dir(i);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("system.log"))?;
-        let child = Process::new(sibyl)
+        let mut child = Process::new(sibyl)
             .arg("--config")
             .arg(dir.join("sibyl.yaml"))
             .current_dir(&dir)
@@ -184,10 +232,13 @@ impl Cluster {
             .spawn()
             .with_context(|| format!("cannot run {}", sibyl.display()))?;
         std::fs::write(dir.join("sibyl.pid"), child.id().to_string())?;
+        if !wait {
+            return Ok(());
+        }
         let addr = SocketAddr::new(self.address(i)?.into(), 9042);
         let started = Instant::now();
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if !self.is_running(i) {
+        while !answers_cql(&addr) {
+            if !matches!(child.try_wait(), Ok(None)) {
                 bail!("node{i} exited during start; see {}", dir.join("system.log").display());
             }
             if started.elapsed() > START_TIMEOUT {
@@ -227,6 +278,21 @@ impl Cluster {
     pub fn kill_node(&self, i: usize) -> Result<()> {
         self.signal(i, "KILL", true)
     }
+}
+
+/// Whether a CQL server answers OPTIONS at `addr` with SUPPORTED. The node binds its CQL port
+/// early (to fail fast when it is taken) but serves only once it joined the ring, so a connect
+/// alone does not say the node is up.
+fn answers_cql(addr: &SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect_timeout(addr, Duration::from_millis(200)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    // Version 4 request, no flags, stream 0, OPTIONS (0x05), empty body.
+    if stream.write_all(&[0x04, 0, 0, 0, 0x05, 0, 0, 0, 0]).is_err() {
+        return false;
+    }
+    let mut header = [0u8; 9];
+    stream.read_exact(&mut header).is_ok() && header[0] == 0x84 && header[4] == 0x06
 }
 
 fn is_zombie(pid: u32) -> bool {
@@ -276,6 +342,19 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write) -> Result<()> {
             for i in pick(only)? {
                 cluster.kill_node(i)?;
                 writeln!(out, "node{i} killed")?;
+            }
+        }
+        Command::Add { replace, no_wait, sibyl } => {
+            let sibyl = match sibyl {
+                Some(p) => p.clone(),
+                None => default_sibyl()?,
+            };
+            let i = cluster.add_node(replace.as_deref())?;
+            cluster.spawn_node(i, &sibyl, !no_wait)?;
+            if *no_wait {
+                writeln!(out, "node{i} started on {}", cluster.address(i)?)?;
+            } else {
+                writeln!(out, "node{i} up on {}:9042", cluster.address(i)?)?;
             }
         }
         Command::Status => {

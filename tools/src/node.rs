@@ -95,13 +95,82 @@ impl Node {
         })?;
         executor.coordinator().attach_batchlog(batchlog);
         let local = executor.local();
+        if executor.bootstrap_state() == "DECOMMISSIONED" {
+            anyhow::bail!(
+                "This node was decommissioned and will not rejoin the ring. To add it as a new node, delete its data, commit log, hints and batchlog directories first"
+            );
+        }
         tracing::info!(host_id = %local.host_id, cluster = %local.cluster_name, tokens = local.tokens.len(), "node identity");
         let address = SocketAddr::new(settings.rpc_address, settings.native_transport_port);
         Ok(Node { executor, engine, address, settings, repair_history, storage_listener })
     }
 
+    /// Whether this start must join the ring by streaming (see [`Node::bootstrap`]): a new node
+    /// (or one whose bootstrap was interrupted) that is not a seed, with `auto_bootstrap`, or
+    /// one replacing a dead node.
+    fn needs_bootstrap(&self) -> bool {
+        let exec = &self.executor;
+        let new = exec.is_first_boot() || exec.bootstrap_state() == "IN_PROGRESS";
+        let me = SocketAddr::new(self.settings.listen_address, self.settings.storage_port);
+        let seed = self.settings.seeds.contains(&me);
+        new && ((self.settings.auto_bootstrap && !seed) || self.settings.replace_address.is_some())
+    }
+
+    /// Joins the ring by streaming (blocking): learns the ring and the schema from the seeds,
+    /// chooses tokens (or takes a dead node's, with `replace_address_first_boot`), keeps them
+    /// in `system.local` as `IN_PROGRESS`, streams, and records `COMPLETED`.
+    fn bootstrap(exec: &Arc<Executor>, cluster: &ClusterService, settings: &NodeSettings) -> Result<()> {
+        let ring_wait = std::time::Duration::from_secs(60).max(settings.ring_delay);
+        cluster.wait_for_ring(ring_wait).map_err(|e| anyhow::anyhow!("cannot bootstrap: {e}"))?;
+        if !cluster.wait_for_schema(ring_wait) {
+            anyhow::bail!("cannot bootstrap: this node's schema did not agree with the cluster's within {ring_wait:?}; check that every node is up and retry");
+        }
+        let resumed = exec.bootstrap_state() == "IN_PROGRESS";
+        let (tokens, replacing) = match settings.replace_address {
+            Some(address) => {
+                let (dead, tokens) = cluster.replaced_tokens(address).map_err(anyhow::Error::msg)?;
+                (tokens, Some(dead))
+            }
+            None if resumed => (exec.local().tokens, None),
+            None => {
+                (cluster.choose_tokens(settings.num_tokens as usize, settings.allocate_tokens_for_rf), None)
+            }
+        };
+        if resumed {
+            tracing::info!("resuming an interrupted bootstrap with the tokens chosen before");
+        }
+        exec.set_tokens(tokens.clone()).context("cannot record the chosen tokens")?;
+        exec.set_bootstrap_state("IN_PROGRESS").context("cannot record the bootstrap state")?;
+        let keyspaces = keyspace_tables(exec);
+        let moves = move_settings(settings);
+        let started = std::time::Instant::now();
+        cluster.bootstrap(&tokens, replacing, &keyspaces, &moves).map_err(|e| {
+            anyhow::anyhow!("bootstrap failed: {e}. The node did not join; restart it to retry the bootstrap")
+        })?;
+        exec.set_bootstrap_state("COMPLETED").context("cannot record the bootstrap state")?;
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "bootstrap completed; the node is a member of the ring"
+        );
+        Ok(())
+    }
+
     /// Serves CQL until `shutdown` turns true, then flushes and closes the engine.
-    pub async fn serve(mut self, listener: TcpListener, shutdown: watch::Receiver<bool>) -> Result<()> {
+    pub async fn serve(mut self, listener: TcpListener, external: watch::Receiver<bool>) -> Result<()> {
+        // Our own stop signal: the caller's, or a decommission that completed.
+        let (stop, shutdown) = watch::channel(false);
+        {
+            let stop = stop.clone();
+            let mut external = external;
+            tokio::spawn(async move {
+                while !*external.borrow() {
+                    if external.changed().await.is_err() {
+                        return;
+                    }
+                }
+                let _ = stop.send(true);
+            });
+        }
         let limits = Limits {
             max_frame_bytes: self.settings.max_frame_bytes,
             max_connections: self.settings.max_connections,
@@ -110,7 +179,8 @@ impl Node {
         };
         let events = EventBus::new(EVENT_BUFFER);
         let storage_listener = self.storage_listener.take();
-        let cluster = self.join_cluster(&events, storage_listener).await?;
+        let bootstrap = self.needs_bootstrap();
+        let cluster = self.join_cluster(&events, storage_listener, !bootstrap).await?;
         let admin_listener = TcpListener::bind(self.settings.admin).await.with_context(|| {
             format!("cannot listen for sibyltool on {} (admin_address/admin_port)", self.settings.admin)
         })?;
@@ -127,8 +197,20 @@ impl Node {
                 &self.repair_history,
             )
             .with_context(|| format!("cannot read the repair history {}", self.repair_history.display()))?,
+            moves: move_settings(&self.settings),
+            stop,
         };
         tokio::spawn(crate::admin::serve(admin_listener, admin_state, shutdown.clone()));
+        if bootstrap {
+            let (exec, c, settings) = (Arc::clone(&self.executor), cluster.clone(), self.settings.clone());
+            let joined = tokio::task::spawn_blocking(move || Node::bootstrap(&exec, &c, &settings))
+                .await
+                .context("bootstrap task failed")?;
+            if let Err(e) = joined {
+                cluster.shutdown();
+                return Err(e);
+            }
+        }
         if let Some(batchlog) = self.executor.coordinator().batchlog() {
             let exec = Arc::clone(&self.executor);
             let apply: sibyl_cluster::batchlog::ApplyFn = Arc::new(move |m, age| exec.replay_batch(m, age));
@@ -165,6 +247,7 @@ impl Node {
         &self,
         events: &EventBus,
         storage_listener: Option<std::net::TcpListener>,
+        normal: bool,
     ) -> Result<ClusterService> {
         let local = self.executor.local();
         let hooks =
@@ -185,6 +268,8 @@ impl Node {
             native_port: local.native_port,
             release_version: sibyl_cql::executor::RELEASE_VERSION.to_string(),
             generation,
+            normal,
+            stream_throughput_bytes_per_sec: self.settings.stream_throughput_bytes_per_sec,
         };
         let cluster = ClusterService::start_on(
             config,
@@ -217,5 +302,33 @@ impl Node {
     #[must_use]
     pub fn max_threads(&self) -> usize {
         self.settings.max_threads
+    }
+}
+
+/// The replicated keyspaces and their tables: what a ring change streams.
+#[must_use]
+pub fn keyspace_tables(exec: &Executor) -> Vec<sibyl_cluster::operations::KeyspaceTables> {
+    let schema = exec.schema();
+    let mut out = Vec::new();
+    for (name, ks) in schema.keyspaces() {
+        let Ok(strategy) = exec.keyspace_strategy(&schema, name) else { continue };
+        if matches!(strategy, sibyl_cluster::ReplicationStrategy::Local) {
+            continue;
+        }
+        out.push(sibyl_cluster::operations::KeyspaceTables {
+            keyspace: name.clone(),
+            strategy,
+            tables: ks.tables.values().map(|t| t.id).collect(),
+        });
+    }
+    out
+}
+
+/// `ring_delay_ms` and `consistent_rangemovement`.
+#[must_use]
+pub fn move_settings(settings: &NodeSettings) -> sibyl_cluster::operations::MoveSettings {
+    sibyl_cluster::operations::MoveSettings {
+        ring_delay: settings.ring_delay,
+        consistent_range_movement: settings.consistent_rangemovement,
     }
 }

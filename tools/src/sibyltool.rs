@@ -119,6 +119,32 @@ pub enum Command {
     Pausehandoff,
     /// Resume the delivery of hints.
     Resumehandoff,
+    /// Stream this node's data to the nodes that replicate its ranges next, leave the ring and
+    /// stop the node. Waits until done.
+    Decommission,
+    /// Remove a dead node from the ring: its ranges are streamed from the live replicas to
+    /// their next replicas. `removenode status` shows the progress of a running removal.
+    Removenode {
+        /// The dead node's host id (see `status`), or `status`.
+        host_id: String,
+    },
+    /// The node's mode (NORMAL, JOINING, LEAVING, ...) and its streams.
+    Netstats,
+    /// Set `stream_throughput_outbound` while running, in megabits per second as Cassandra 4.0's
+    /// nodetool (0 = unlimited), or in MiB/s with `-m`.
+    Setstreamthroughput {
+        /// The rate.
+        value: u64,
+        /// The value is in MiB/s.
+        #[arg(short = 'm', long = "mib")]
+        mib: bool,
+    },
+    /// Print `stream_throughput_outbound` (megabits per second, or MiB/s with `-m`).
+    Getstreamthroughput {
+        /// In MiB/s.
+        #[arg(short = 'm', long = "mib")]
+        mib: bool,
+    },
     /// Drop the data of token ranges this node no longer replicates (after nodes joined, or a
     /// keyspace's replication factor went down).
     Cleanup {
@@ -251,6 +277,16 @@ pub fn requests(command: &Command) -> Vec<(&'static str, String)> {
             .iter()
             .map(|t| ("POST", format!("/cleanup?keyspace={}&table={}", enc(k), enc(t))))
             .collect(),
+        Command::Decommission => vec![("POST", "/decommission".into())],
+        Command::Removenode { host_id } if host_id == "status" => vec![("GET", "/removenode/status".into())],
+        Command::Removenode { host_id } => vec![("POST", format!("/removenode?host_id={}", enc(host_id)))],
+        Command::Netstats => vec![("GET", "/netstats".into())],
+        Command::Setstreamthroughput { value, mib } => {
+            let bytes =
+                if *mib { value.saturating_mul(1 << 20) } else { value.saturating_mul(1_000_000) / 8 };
+            vec![("POST", format!("/streamthroughput?bytes={bytes}"))]
+        }
+        Command::Getstreamthroughput { mib } => vec![("GET", format!("/streamthroughput?mib={mib}"))],
         // Runs as a conversation (start, then poll): see `repair`.
         Command::Repair { .. } => Vec::new(),
     }
@@ -262,7 +298,12 @@ pub fn call(host: &str, port: u16, method: &str, path: &str) -> Result<String> {
         format!("cannot connect to the node's admin endpoint at {host}:{port} (is the node running? admin_port in its yaml)")
     })?;
     // A major compaction or a cleanup answers when it is done, however long that takes.
-    let timeout = if path.starts_with("/compact?") || path == "/compact" || path.starts_with("/cleanup") {
+    let timeout = if path.starts_with("/compact?")
+        || path == "/compact"
+        || path.starts_with("/cleanup")
+        || path == "/decommission"
+        || path.starts_with("/removenode?")
+    {
         None
     } else {
         Some(Duration::from_secs(120))

@@ -148,6 +148,9 @@ pub struct Gossiper {
     versions: VersionGenerator,
     events: VecDeque<GossipEvent>,
     dropped_events: u64,
+    /// Per peer, the highest version of *our* state its gossip showed it has (from the digests
+    /// it sends us): what it has certainly seen of our announcements.
+    seen_by: BTreeMap<Endpoint, i32>,
 }
 
 impl Gossiper {
@@ -184,6 +187,7 @@ impl Gossiper {
             versions: VersionGenerator::new(),
             events: VecDeque::new(),
             dropped_events: 0,
+            seen_by: BTreeMap::new(),
         }
     }
 
@@ -314,9 +318,11 @@ impl Gossiper {
                     );
                     return Vec::new();
                 }
+                self.note_seen(from, &digests);
                 vec![(from, self.examine(&digests))]
             }
             GossipMessage::Ack { digests, states } => {
+                self.note_seen(from, &digests);
                 self.apply_states(states, now);
                 let states = digests
                     .iter()
@@ -332,6 +338,34 @@ impl Gossiper {
                 Vec::new()
             }
         }
+    }
+
+    /// Records how much of our state `from` has, from its digests of our endpoint (a SYN's
+    /// digest, or an ACK's request "everything above v", which says it has v).
+    fn note_seen(&mut self, from: Endpoint, digests: &[GossipDigest]) {
+        let generation = self.local_state_mut().heartbeat.generation;
+        let seen = digests
+            .iter()
+            .filter(|d| d.endpoint == self.local && d.generation == generation)
+            .map(|d| d.max_version)
+            .max();
+        if let Some(version) = seen {
+            let entry = self.seen_by.entry(from).or_insert(version);
+            *entry = (*entry).max(version);
+        }
+    }
+
+    /// The version of our application state `state` (`None` if never set).
+    #[must_use]
+    pub fn local_version(&self, state: ApplicationState) -> Option<i32> {
+        self.endpoint_states.get(&self.local).and_then(|s| s.states.get(&state)).map(|v| v.version)
+    }
+
+    /// Whether `peer`'s gossip has shown that it holds our state up to `version` (so it has
+    /// seen an announcement made at that version).
+    #[must_use]
+    pub fn has_seen(&self, peer: Endpoint, version: i32) -> bool {
+        self.seen_by.get(&peer).is_some_and(|v| *v >= version)
     }
 
     /// Cassandra's `examineGossiper`, plus the endpoints the SYN did not mention (module docs).
@@ -521,6 +555,22 @@ impl Gossiper {
         self.seeds.remove(&endpoint);
         self.detector.remove(endpoint);
         self.quarantined.insert(endpoint, now + QUARANTINE_DELAY);
+    }
+
+    /// Sets an application state of *another* endpoint, as the node running a removenode does
+    /// for the dead node it removes (Cassandra's `advertiseRemoving`). The value takes a
+    /// version above every version of that endpoint's state, within its generation, so every
+    /// node adopts it through normal gossip; the heartbeat is untouched, so nobody thinks the
+    /// endpoint came back. Returns false (and does nothing) for ourselves or an unknown endpoint.
+    pub fn set_remote_state(&mut self, endpoint: Endpoint, state: ApplicationState, value: String) -> bool {
+        if endpoint == self.local || value.len() > MAX_VALUE_BYTES {
+            return false;
+        }
+        let Some(remote) = self.endpoint_states.get_mut(&endpoint) else { return false };
+        let version = remote.max_version().saturating_add(1);
+        remote.states.insert(state, VersionedValue { value: value.clone(), version });
+        self.push_event(GossipEvent::StateChanged { endpoint, state, value });
+        true
     }
 
     /// What we know of `endpoint`.

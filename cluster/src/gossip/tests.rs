@@ -408,3 +408,68 @@ fn arbitrary_messages_never_panic_and_replies_always_encode() {
         g.drain_events();
     }
 }
+
+#[test]
+fn a_state_set_for_a_dead_endpoint_spreads_without_bringing_it_back() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut nodes = vec![gossiper(1, &[1]), gossiper(2, &[1]), gossiper(3, &[1])];
+    for node in &mut nodes {
+        node.set_local_state(ApplicationState::Status, "NORMAL".into()).unwrap();
+    }
+    for s in 1..=5 {
+        tick_all(&mut nodes, secs(s), &mut rng);
+    }
+    assert!(nodes[0].is_alive(ep(3)) && nodes[1].is_alive(ep(3)));
+    // Node 3 dies; node 1 announces its removal on its behalf.
+    nodes.truncate(2);
+    let mut alive = nodes;
+    assert!(alive[0].set_remote_state(ep(3), ApplicationState::Status, "removing,x".into()));
+    assert!(
+        !alive[0].set_remote_state(ep(1), ApplicationState::Status, "removing,x".into()),
+        "not ourselves"
+    );
+    assert!(!alive[0].set_remote_state(ep(9), ApplicationState::Status, "removing,x".into()), "not unknown");
+    let heartbeat = alive[0].endpoint_state(ep(3)).unwrap().heartbeat;
+    alive[1].drain_events();
+    for s in 6..=8 {
+        for i in 0..2 {
+            let from = alive[i].local();
+            // Messages to the dead node are lost.
+            let out = alive[i].tick(secs(s), &mut rng).into_iter().filter(|(to, _)| *to != ep(3));
+            let pending = out.map(|(to, m)| (from, to, m)).collect();
+            deliver_all(&mut alive, pending, secs(s));
+        }
+    }
+    assert_eq!(alive[1].endpoint_state(ep(3)).unwrap().value(ApplicationState::Status), Some("removing,x"));
+    assert_eq!(
+        alive[1].endpoint_state(ep(3)).unwrap().heartbeat,
+        heartbeat,
+        "no newer heartbeat than node 1 had"
+    );
+    let events = alive[1].drain_events();
+    assert!(events.iter().any(|e| matches!(e, GossipEvent::StateChanged { endpoint, value, .. } if *endpoint == ep(3) && value == "removing,x")));
+    assert!(!events.iter().any(|e| matches!(e, GossipEvent::Up(x) if *x == ep(3))));
+}
+
+#[test]
+fn a_node_learns_which_peers_have_seen_its_announcement_from_their_digests() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut nodes = vec![gossiper(1, &[1]), gossiper(2, &[1]), gossiper(3, &[1])];
+    for s in 1..=3 {
+        tick_all(&mut nodes, secs(s), &mut rng);
+    }
+    nodes[2].set_local_state(ApplicationState::Status, "BOOT".into()).unwrap();
+    let version = nodes[2].local_version(ApplicationState::Status).unwrap();
+    assert!(!nodes[2].has_seen(ep(1), version) && !nodes[2].has_seen(ep(2), version));
+    let mut s = 4;
+    while !(nodes[2].has_seen(ep(1), version) && nodes[2].has_seen(ep(2), version)) {
+        assert!(s < 60, "peers never showed they saw the announcement");
+        tick_all(&mut nodes, secs(s), &mut rng);
+        s += 1;
+    }
+    // What node 3 was told matches what the peers hold.
+    for peer in [0, 1] {
+        assert_eq!(nodes[peer].endpoint_state(ep(3)).unwrap().value(ApplicationState::Status), Some("BOOT"));
+    }
+    assert_eq!(nodes[2].local_version(ApplicationState::Load), None);
+}

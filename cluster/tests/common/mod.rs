@@ -136,6 +136,8 @@ pub fn start_cluster_with(
             native_port: 9042,
             release_version: "4.0.11".into(),
             generation: 1,
+            normal: true,
+            stream_throughput_bytes_per_sec: 0,
         };
         let coordinator = new_coordinator(&config, Arc::clone(&storage), timeouts, hints.clone());
         let service = rt

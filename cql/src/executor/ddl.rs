@@ -103,15 +103,16 @@ pub fn bootstrap(exec: &Executor) -> Result<()> {
     exec.next_timestamp();
     exec.apply_internal(mutations)?;
     exec.set_schema(schema);
-    if let Some((host_id, tokens)) = stored_identity(exec)? {
-        exec.restore_identity(host_id, tokens);
+    match stored_identity(exec)? {
+        Some((host_id, tokens, bootstrapped)) => exec.restore_identity(host_id, tokens, bootstrapped),
+        None => exec.first_boot.store(true, std::sync::atomic::Ordering::Relaxed),
     }
     write_local(exec)?;
     Ok(())
 }
 
-/// Reads this node's stored host id and tokens, if it has run before.
-pub fn stored_identity(exec: &Executor) -> Result<Option<(Uuid, Vec<i64>)>> {
+/// Reads this node's stored host id, tokens and bootstrap state, if it has run before.
+pub fn stored_identity(exec: &Executor) -> Result<Option<(Uuid, Vec<i64>, String)>> {
     let schema = exec.schema();
     let Some(local) = schema.table(system::SYSTEM, "local") else { return Ok(None) };
     let rows = persist::read_all(exec.engine(), local, exec.clock().now_seconds())?;
@@ -127,7 +128,11 @@ pub fn stored_identity(exec: &Executor) -> Result<Option<(Uuid, Vec<i64>)>> {
             .collect(),
         _ => Vec::new(),
     };
-    Ok(Some((*host_id, tokens)))
+    let bootstrapped = match row.get("bootstrapped") {
+        Some(Value::Text(s)) => s.clone(),
+        _ => "COMPLETED".to_string(),
+    };
+    Ok(Some((*host_id, tokens, bootstrapped)))
 }
 
 /// Writes `system.local` (at start and after every schema change, for `schema_version`).
@@ -142,7 +147,7 @@ pub fn write_local(exec: &Executor) -> Result<()> {
         table,
         &[
             ("key", text("local")),
-            ("bootstrapped", text("COMPLETED")),
+            ("bootstrapped", text(&exec.bootstrap_state())),
             ("broadcast_address", Some(Value::Inet(l.listen_address))),
             ("broadcast_port", Some(Value::Int(i32::from(l.storage_port)))),
             ("cluster_name", text(&l.cluster_name)),

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Weak};
 
+use bytes::Bytes;
 use sibyl_cluster::{ClusterHooks, PeerInfo};
 use sibyl_engine::{Mutation, PartitionUpdate, ScanCommand, ScanStart, Slice, Token};
 use uuid::Uuid;
@@ -208,6 +209,26 @@ impl Executor {
     }
 }
 
+impl Executor {
+    /// Deletes another node's rows in `system.peers` and `system.peers_v2` (it left the ring).
+    pub fn delete_peer(&self, peer: &PeerInfo) -> Result<()> {
+        let schema = self.schema();
+        let now = self.clock().now_seconds();
+        let deletion = sibyl_engine::DeletionTime::new(self.next_timestamp(), now);
+        let ip = Bytes::from(crate::types::encode(&Value::Inet(peer.endpoint.0.ip())));
+        let mut mutations = Vec::new();
+        for name in ["peers", "peers_v2"] {
+            if let Some(t) = schema.table(system::SYSTEM, name) {
+                let key = crate::rows::partition_key(t, std::slice::from_ref(&ip))?;
+                let mut update = PartitionUpdate::new(key);
+                update.header.deletion = deletion;
+                mutations.push(Mutation { table: t.id, update });
+            }
+        }
+        self.apply_internal(mutations)
+    }
+}
+
 fn newest_timestamp(u: &PartitionUpdate) -> i64 {
     let rows = u.rows.iter().chain(u.header.static_row.iter());
     let cells = rows.clone().flat_map(|r| r.cells.iter().map(|c| c.timestamp));
@@ -267,6 +288,7 @@ fn diff(old: &Schema, new: &Schema) -> Vec<SchemaChange> {
 enum PeerJob {
     Changed(PeerInfo),
     Status(PeerInfo, bool),
+    Removed(PeerInfo),
 }
 
 /// The CQL layer's side of the cluster: schema exchange, peers rows and client events.
@@ -281,6 +303,7 @@ impl std::fmt::Debug for PeerJob {
         match self {
             PeerJob::Changed(p) => write!(f, "Changed({})", p.endpoint),
             PeerJob::Status(p, up) => write!(f, "Status({}, {up})", p.endpoint),
+            PeerJob::Removed(p) => write!(f, "Removed({})", p.endpoint),
         }
     }
 }
@@ -296,6 +319,11 @@ impl NodeHooks {
                 let Some(exec) = weak.upgrade() else { break };
                 match job {
                     PeerJob::Changed(p) => {
+                        // Like Cassandra, only ring members get peers rows: drivers ignore a
+                        // row without tokens, and would then never look at the node again.
+                        if !is_member(&p) {
+                            continue;
+                        }
                         if let Err(e) = exec.write_peer(&p) {
                             tracing::error!(peer = %p.endpoint, error = %e, "cannot write system.peers");
                         }
@@ -303,6 +331,18 @@ impl NodeHooks {
                         if let (true, Some(addr)) = (known.insert(p.endpoint), native_address(&p)) {
                             events.publish(Event::TopologyChange {
                                 change: TopologyChangeType::NewNode,
+                                address: addr,
+                            });
+                        }
+                    }
+                    PeerJob::Removed(p) => {
+                        if let Err(e) = exec.delete_peer(&p) {
+                            tracing::error!(peer = %p.endpoint, error = %e, "cannot delete from system.peers");
+                        }
+                        known.remove(&p.endpoint);
+                        if let Some(addr) = native_address(&p) {
+                            events.publish(Event::TopologyChange {
+                                change: TopologyChangeType::RemovedNode,
                                 address: addr,
                             });
                         }
@@ -330,6 +370,12 @@ impl NodeHooks {
     }
 }
 
+/// A node that serves its ranges: NORMAL or LEAVING, with tokens.
+fn is_member(p: &PeerInfo) -> bool {
+    use sibyl_cluster::service::RingStatus;
+    !p.tokens.is_empty() && matches!(RingStatus::parse(&p.status), RingStatus::Normal | RingStatus::Leaving)
+}
+
 fn native_address(p: &PeerInfo) -> Option<std::net::SocketAddr> {
     Some(std::net::SocketAddr::new(p.rpc_address?, p.native_port?))
 }
@@ -353,5 +399,9 @@ impl ClusterHooks for NodeHooks {
 
     fn peer_status(&self, peer: &PeerInfo, up: bool) {
         self.enqueue(PeerJob::Status(peer.clone(), up));
+    }
+
+    fn peer_removed(&self, peer: &PeerInfo) {
+        self.enqueue(PeerJob::Removed(peer.clone()));
     }
 }

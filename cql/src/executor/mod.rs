@@ -225,6 +225,11 @@ pub struct Executor {
     timeuuids: TimeuuidGenerator,
     list_paths: ListPath,
     local: RwLock<LocalNode>,
+    /// No identity was stored when the node opened: this is its first start.
+    pub(crate) first_boot: std::sync::atomic::AtomicBool,
+    /// `system.local.bootstrapped`: `NEEDS_BOOTSTRAP`, `IN_PROGRESS`, `COMPLETED` or
+    /// `DECOMMISSIONED`.
+    bootstrapped: RwLock<String>,
     limits: ReadLimits,
     listeners: Mutex<Vec<std::sync::mpsc::SyncSender<SchemaChange>>>,
     /// Serializes lightweight transactions coordinated by this node (not Paxos: see
@@ -273,6 +278,8 @@ impl Executor {
             last_timestamp: AtomicI64::new(i64::MIN),
             list_paths: ListPath::default(),
             local: RwLock::new(local),
+            first_boot: std::sync::atomic::AtomicBool::new(false),
+            bootstrapped: RwLock::new("COMPLETED".to_string()),
             limits,
             listeners: Mutex::new(Vec::new()),
             lwt: Mutex::new(()),
@@ -356,12 +363,38 @@ impl Executor {
     }
 
     /// Keeps the host id and tokens this node had on its previous runs.
-    fn restore_identity(&self, host_id: Uuid, tokens: Vec<i64>) {
+    fn restore_identity(&self, host_id: Uuid, tokens: Vec<i64>, bootstrapped: String) {
         let mut l = self.local.write();
         l.host_id = host_id;
         if !tokens.is_empty() {
             l.tokens = tokens;
         }
+        *self.bootstrapped.write() = bootstrapped;
+    }
+
+    /// Whether this start found no stored identity (a new node).
+    #[must_use]
+    pub fn is_first_boot(&self) -> bool {
+        self.first_boot.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `system.local.bootstrapped` (`COMPLETED` for a node that never bootstrapped).
+    #[must_use]
+    pub fn bootstrap_state(&self) -> String {
+        self.bootstrapped.read().clone()
+    }
+
+    /// Records the bootstrap state in `system.local` (`IN_PROGRESS` survives a crash, so the
+    /// bootstrap is run again; `DECOMMISSIONED` keeps a decommissioned node out).
+    pub fn set_bootstrap_state(&self, state: &str) -> Result<()> {
+        *self.bootstrapped.write() = state.to_string();
+        ddl::write_local(self)
+    }
+
+    /// Replaces this node's tokens (chosen by bootstrap) in `system.local` and in its view.
+    pub fn set_tokens(&self, tokens: Vec<i64>) -> Result<()> {
+        self.local.write().tokens = tokens;
+        ddl::write_local(self)
     }
 
     /// Registers for schema change notifications (the protocol server turns them into EVENTs).

@@ -66,6 +66,10 @@ pub struct AdminState {
     pub started: Instant,
     /// Anti-entropy repair sessions.
     pub repair: Arc<RepairService>,
+    /// `ring_delay_ms` and `consistent_rangemovement`, for decommission.
+    pub moves: sibyl_cluster::operations::MoveSettings,
+    /// Stops the node (after a decommission).
+    pub stop: watch::Sender<bool>,
 }
 
 /// Serves the admin endpoint until `shutdown` turns true.
@@ -298,9 +302,105 @@ fn route(
             state.repair.cancel(id).map_err(RouteError::Bad)?;
             Ok(format!("Cancelling repair session {id}\n"))
         }
+        ("POST", "/decommission") => decommission(state),
+        ("POST", "/removenode") => {
+            let host: uuid::Uuid = params
+                .get("host_id")
+                .ok_or_else(|| RouteError::Bad("host_id=<host id> is required (see status)".into()))?
+                .parse()
+                .map_err(|e| RouteError::Bad(format!("host_id: {e}")))?;
+            let keyspaces = crate::node::keyspace_tables(exec);
+            state.cluster.removenode(host, &keyspaces, &state.moves).map_err(RouteError::Bad)?;
+            Ok(format!("Removed node {host}\n"))
+        }
+        ("GET", "/removenode/status") => Ok(match state.cluster.removal() {
+            None => "RemovalStatus: No removals in process.\n".to_string(),
+            Some(r) => format!(
+                "RemovalStatus: {} of {} ({}): {}, {} of {} streams done\n",
+                r.host_id, r.endpoint, "removenode", r.state, r.streams_done, r.streams_total
+            ),
+        }),
+        ("GET", "/netstats") => Ok(netstats(state)),
+        ("GET", "/streamthroughput") => {
+            let bytes = state.cluster.streams().throughput() as f64;
+            Ok(if params.get("mib").is_some_and(|m| m == "true") {
+                format!("Current stream throughput: {:.1} MiB/s\n", bytes / f64::from(1u32 << 20))
+            } else {
+                format!("Current stream throughput: {:.0} Mb/s\n", bytes * 8.0 / 1e6)
+            })
+        }
+        ("POST", "/streamthroughput") => {
+            let bytes: u64 = params
+                .get("bytes")
+                .ok_or_else(|| {
+                    RouteError::Bad("bytes=<bytes per second> is required (0 = unlimited)".into())
+                })?
+                .parse()?;
+            state.cluster.streams().set_throughput(bytes);
+            Ok(String::new())
+        }
         ("GET", "/metrics") => Ok(metrics(state)),
         _ => Err(RouteError::NotFound),
     }
+}
+
+/// `nodetool decommission`: streams this node's ranges to their next replicas, leaves the ring
+/// and stops the node.
+fn decommission(state: &AdminState) -> std::result::Result<String, RouteError> {
+    let exec = &state.executor;
+    let keyspaces = crate::node::keyspace_tables(exec);
+    let started = Instant::now();
+    state.cluster.decommission(&keyspaces, &state.moves).map_err(RouteError::Bad)?;
+    exec.set_bootstrap_state("DECOMMISSIONED")?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "decommissioned; stopping the node");
+    let _ = state.stop.send(true);
+    Ok(format!("Decommissioned in {:.1} s; the node is stopping\n", started.elapsed().as_secs_f64()))
+}
+
+/// `nodetool netstats`: the node's mode and its streams.
+fn netstats(state: &AdminState) -> String {
+    use sibyl_cluster::streaming::{Direction, StreamState};
+    let mut out = format!("Mode: {}\n", state.cluster.mode().name());
+    let sessions = state.cluster.streams().sessions();
+    let running: Vec<_> = sessions.iter().filter(|s| s.state == StreamState::Running).collect();
+    if running.is_empty() {
+        out.push_str("Not sending any streams.\n");
+    }
+    for s in &sessions {
+        let state_text = match &s.state {
+            StreamState::Running => "running".to_string(),
+            StreamState::Completed => "completed".to_string(),
+            StreamState::Failed(e) => format!("failed: {e}"),
+        };
+        let seconds = if s.finished_ms > 0 { (s.finished_ms - s.started_ms) as f64 / 1000.0 } else { 0.0 };
+        let rate = if seconds > 0.0 { s.bytes as f64 / seconds / f64::from(1u32 << 20) } else { 0.0 };
+        let _ = writeln!(out, "{} {}", s.operation.description(), s.id);
+        match s.direction {
+            Direction::Sending => {
+                let _ = writeln!(
+                    out,
+                    "    /{} Sending {} of {} ranges, {} partitions, {} bytes ({:.1} MiB/s), {state_text}",
+                    s.peer.0.ip(),
+                    s.ranges_done,
+                    s.ranges_total,
+                    s.partitions,
+                    s.bytes,
+                    rate
+                );
+            }
+            Direction::Receiving => {
+                let _ = writeln!(
+                    out,
+                    "    /{} Receiving {} partitions, {} bytes ({:.1} MiB/s), {state_text}",
+                    s.peer.0.ip(),
+                    s.partitions,
+                    s.bytes,
+                    rate
+                );
+            }
+        }
+    }
+    out
 }
 
 /// `nodetool cleanup`: drops from this node's SSTables the partitions of ranges it no longer
@@ -534,19 +634,37 @@ fn node_rows(state: &AdminState, keyspace: Option<&str>) -> std::result::Result<
         rack: local.rack.clone(),
         address: local.listen_address.to_string(),
         up: true,
-        state: 'N',
+        state: match state.cluster.mode() {
+            sibyl_cluster::operations::Mode::Joining | sibyl_cluster::operations::Mode::Starting => 'J',
+            sibyl_cluster::operations::Mode::Leaving => 'L',
+            _ => 'N',
+        },
         load_bytes: local_load(exec),
         tokens: local.tokens.clone(),
         owns: owns.get(&me).copied(),
         host_id: Some(local.host_id),
     }];
     for p in state.cluster.peers() {
+        // A node still learning the ring (no status, no tokens) is not in it yet, as in
+        // Cassandra's status.
+        if p.tokens.is_empty()
+            && sibyl_cluster::service::RingStatus::parse(&p.status)
+                == sibyl_cluster::service::RingStatus::Other
+        {
+            continue;
+        }
         rows.push(NodeRow {
             dc: p.location.dc.clone(),
             rack: p.location.rack.clone(),
             address: p.endpoint.0.ip().to_string(),
             up: p.up,
-            state: if p.status == "NORMAL" { 'N' } else { 'J' },
+            state: match sibyl_cluster::service::RingStatus::parse(&p.status) {
+                sibyl_cluster::service::RingStatus::Joining
+                | sibyl_cluster::service::RingStatus::Replacing(_) => 'J',
+                sibyl_cluster::service::RingStatus::Leaving
+                | sibyl_cluster::service::RingStatus::Removing => 'L',
+                _ => 'N',
+            },
             load_bytes: p.load_bytes,
             tokens: p.tokens.clone(),
             owns: owns.get(&p.endpoint).copied(),
