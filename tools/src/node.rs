@@ -106,13 +106,14 @@ impl Node {
     }
 
     /// Whether this start must join the ring by streaming (see [`Node::bootstrap`]): a new node
-    /// (or one whose bootstrap was interrupted) that is not a seed, with `auto_bootstrap`, or
-    /// one replacing a dead node.
+    /// (or one whose bootstrap was interrupted) that is not a seed and has seeds to join, with
+    /// `auto_bootstrap`, or one replacing a dead node.
     fn needs_bootstrap(&self) -> bool {
         let exec = &self.executor;
         let new = exec.is_first_boot() || exec.bootstrap_state() == "IN_PROGRESS";
         let me = SocketAddr::new(self.settings.listen_address, self.settings.storage_port);
-        let seed = self.settings.seeds.contains(&me);
+        // No seeds: nobody to join, the node is a cluster of its own.
+        let seed = self.settings.seeds.is_empty() || self.settings.seeds.contains(&me);
         new && ((self.settings.auto_bootstrap && !seed) || self.settings.replace_address.is_some())
     }
 
