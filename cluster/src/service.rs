@@ -140,6 +140,9 @@ pub struct PeerInfo {
     pub load_bytes: f64,
     /// Whether gossip believes it alive.
     pub up: bool,
+    /// Its gossip generation (start time): of two nodes claiming a token, the later one holds
+    /// it, as in Cassandra (a replacement over the node it replaced).
+    pub generation: i32,
 }
 
 /// One endpoint as `gossipinfo` shows it.
@@ -545,6 +548,7 @@ impl Inner {
             status: get(ApplicationState::Status).unwrap_or_default(),
             load_bytes: get(ApplicationState::Load).and_then(|v| v.parse().ok()).unwrap_or(0.0),
             up: g.is_alive(ep) && !unreachable.contains(&ep),
+            generation: s.heartbeat.generation,
         })
     }
 
@@ -577,6 +581,13 @@ impl Inner {
             changed.iter().filter_map(|ep| Self::peer_info(&g, *ep, &unreachable)).collect()
         };
         let mut gone: Vec<PeerInfo> = Vec::new();
+        let generations: HashMap<Endpoint, i32> = {
+            let g = self.gossiper.lock();
+            g.endpoints()
+                .into_iter()
+                .filter_map(|ep| g.endpoint_state(ep).map(|s| (ep, s.heartbeat.generation)))
+                .collect()
+        };
         self.coordinator.update_view(|view| {
             let members_before = view.ring.endpoints();
             for p in &infos {
@@ -595,10 +606,31 @@ impl Inner {
                 }
                 match status {
                     RingStatus::Normal if !p.tokens.is_empty() => {
+                        // A token another node holds moves only to a later incarnation: a
+                        // replacement keeps its dead node's tokens whatever order gossip
+                        // delivers the two states in.
+                        let tokens: Vec<i64> = p
+                            .tokens
+                            .iter()
+                            .copied()
+                            .filter(|t| match view.ring.endpoint_of(*t) {
+                                Some(owner) if owner != p.endpoint => {
+                                    generations.get(&owner).is_none_or(|g| *g < p.generation)
+                                }
+                                _ => true,
+                            })
+                            .collect();
                         view.ring.set_location(p.endpoint, p.location.clone());
-                        view.ring.update_normal_tokens(p.endpoint, &p.tokens);
+                        view.ring.update_normal_tokens(p.endpoint, &tokens);
                         view.joining.remove(&p.endpoint);
                         view.leaving.remove(&p.endpoint);
+                        if tokens.is_empty() {
+                            // Every token of it is held by a later node: it was replaced.
+                            view.live.remove(&p.endpoint);
+                            view.host_ids.remove(&p.endpoint);
+                            gone.push(p.clone());
+                            continue;
+                        }
                     }
                     RingStatus::Joining | RingStatus::Replacing(_) if !p.tokens.is_empty() => {
                         view.ring.set_location(p.endpoint, p.location.clone());

@@ -147,6 +147,8 @@ def test_grow_to_five_and_shrink_back_to_three_under_quorum_writes(launcher):
             took = time.time() - started
             wait_for(lambda: not launcher_running(launcher, leaving), 30, f"node{leaving} to stop")
             wait_ring(1, members)
+            hosts = lambda: {h.address for h in cluster.metadata.all_hosts()}  # noqa: E731
+            wait_for(lambda: addr(leaving) not in hosts(), 30, f"the driver to drop node{leaving}")
             check(f"decommission node{leaving} ({took:.1f} s)")
         writers.finish()
         print("\n".join(report))
@@ -229,6 +231,8 @@ def test_removenode_restreams_a_dead_nodes_ranges_and_replace_takes_over_another
         wait_ring(2, [1, 2, 3])
         peers = {str(r.peer) for r in session.execute("SELECT peer FROM system.peers", execution_profile=addr(1))}
         assert addr(new) not in peers, peers
+        # The driver dropped the host (TOPOLOGY_CHANGE REMOVED_NODE), without a restart.
+        wait_for(lambda: addr(new) not in {h.address for h in cluster.metadata.all_hosts()}, 30, "the driver to drop the host")
         # Every key has its three replicas again: each node alone (ONE, its own replica) has
         # every key, before anything (a read at ALL would repair) could fill a gap.
         for i in (1, 2, 3):
