@@ -149,16 +149,14 @@ impl StreamRequest {
     pub fn decode(bytes: &[u8]) -> Result<StreamRequest, String> {
         let bad = |e: sibyl_engine::codec::DecodeError| format!("bad stream request: {e}");
         let mut r = Reader::new(bytes);
-        check_version(r.u8().map_err(bad)?)?;
-        let session = uuid_of(r.bytes(16).map_err(bad)?);
-        let operation = operation_of(r.u8().map_err(bad)?)?;
+        let (session, operation) = header(&mut r, "stream request")?;
         let len = usize::from(r.u8().map_err(bad)?);
         let target = std::str::from_utf8(r.bytes(len).map_err(bad)?)
             .ok()
             .and_then(|s| s.parse::<SocketAddr>().ok())
             .map(Endpoint)
             .ok_or("bad stream request: the target is not an address")?;
-        let count = usize::from(u16::from_le_bytes(fixed(r.bytes(2).map_err(bad)?)));
+        let count = usize::from(r.u16().map_err(bad)?);
         if count > MAX_STREAM_TABLES || count * 16 > r.remaining() {
             return Err(format!("bad stream request: {count} tables"));
         }
@@ -166,7 +164,7 @@ impl StreamRequest {
         for _ in 0..count {
             tables.push(TableId(uuid_of(r.bytes(16).map_err(bad)?)));
         }
-        let count = u32::from_le_bytes(fixed(r.bytes(4).map_err(bad)?)) as usize;
+        let count = r.u32().map_err(bad)? as usize;
         if count > MAX_STREAM_RANGES || count * 16 > r.remaining() {
             return Err(format!("bad stream request: {count} ranges"));
         }
@@ -195,7 +193,7 @@ pub fn encode_data(
     out.extend_from_slice(session.as_bytes());
     out.push(operation as u8);
     out.extend_from_slice(table.0.as_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&sibyl_engine::codec::crc32(&body).to_le_bytes());
     out.extend_from_slice(&body);
     out.into()
 }
@@ -224,13 +222,11 @@ pub struct StreamData {
 pub fn decode_data(bytes: &[u8]) -> Result<StreamData, String> {
     let bad = |e: sibyl_engine::codec::DecodeError| format!("bad stream data: {e}");
     let mut r = Reader::new(bytes);
-    check_version(r.u8().map_err(bad)?)?;
-    let session = uuid_of(r.bytes(16).map_err(bad)?);
-    let operation = operation_of(r.u8().map_err(bad)?)?;
+    let (session, operation) = header(&mut r, "stream data")?;
     let table = TableId(uuid_of(r.bytes(16).map_err(bad)?));
-    let crc = u32::from_le_bytes(fixed(r.bytes(4).map_err(bad)?));
+    let crc = r.u32().map_err(bad)?;
     let body = r.bytes(r.remaining()).map_err(bad)?;
-    let actual = crc32fast::hash(body);
+    let actual = sibyl_engine::codec::crc32(body);
     if actual != crc {
         return Err(format!(
             "stream data for session {session} failed its checksum (expected {crc:08x}, computed {actual:08x})"
@@ -243,28 +239,24 @@ pub fn decode_data(bytes: &[u8]) -> Result<StreamData, String> {
     Ok(StreamData { session, operation, table, partitions: mutations.len(), mutations, bytes: body.len() })
 }
 
-fn check_version(v: u8) -> Result<(), String> {
-    if v == VERSION {
-        Ok(())
-    } else {
-        Err(format!("unknown streaming version {v} (this node speaks {VERSION})"))
+/// The start both payloads share: version, session, operation.
+fn header(r: &mut Reader<'_>, what: &str) -> Result<(Uuid, StreamOperation), String> {
+    let bad = |e: sibyl_engine::codec::DecodeError| format!("bad {what}: {e}");
+    let version = r.u8().map_err(bad)?;
+    if version != VERSION {
+        return Err(format!("unknown streaming version {version} (this node speaks {VERSION})"));
     }
-}
-
-fn operation_of(tag: u8) -> Result<StreamOperation, String> {
-    StreamOperation::from_tag(tag).ok_or_else(|| format!("unknown stream operation {tag}"))
+    let session = uuid_of(r.bytes(16).map_err(bad)?);
+    let tag = r.u8().map_err(bad)?;
+    let operation =
+        StreamOperation::from_tag(tag).ok_or_else(|| format!("unknown stream operation {tag}"))?;
+    Ok((session, operation))
 }
 
 fn uuid_of(bytes: &[u8]) -> Uuid {
     let mut id = [0u8; 16];
     id.copy_from_slice(&bytes[..16]);
     Uuid::from_bytes(id)
-}
-
-fn fixed<const N: usize>(bytes: &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    out.copy_from_slice(&bytes[..N]);
-    out
 }
 
 /// Which way a session's data flows, seen from this node.

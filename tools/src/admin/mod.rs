@@ -375,30 +375,17 @@ fn netstats(state: &AdminState) -> String {
         let seconds = if s.finished_ms > 0 { (s.finished_ms - s.started_ms) as f64 / 1000.0 } else { 0.0 };
         let rate = if seconds > 0.0 { s.bytes as f64 / seconds / f64::from(1u32 << 20) } else { 0.0 };
         let _ = writeln!(out, "{} {}", s.operation.description(), s.id);
-        match s.direction {
-            Direction::Sending => {
-                let _ = writeln!(
-                    out,
-                    "    /{} Sending {} of {} ranges, {} partitions, {} bytes ({:.1} MiB/s), {state_text}",
-                    s.peer.0.ip(),
-                    s.ranges_done,
-                    s.ranges_total,
-                    s.partitions,
-                    s.bytes,
-                    rate
-                );
-            }
-            Direction::Receiving => {
-                let _ = writeln!(
-                    out,
-                    "    /{} Receiving {} partitions, {} bytes ({:.1} MiB/s), {state_text}",
-                    s.peer.0.ip(),
-                    s.partitions,
-                    s.bytes,
-                    rate
-                );
-            }
-        }
+        let what = match s.direction {
+            Direction::Sending => format!("Sending {} of {} ranges,", s.ranges_done, s.ranges_total),
+            Direction::Receiving => "Receiving".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "    /{} {what} {} partitions, {} bytes ({rate:.1} MiB/s), {state_text}",
+            s.peer.0.ip(),
+            s.partitions,
+            s.bytes
+        );
     }
     out
 }
