@@ -27,13 +27,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use sibyl_engine::{DecoratedKey, Mutation, PartitionData, ScanCommand, ScanStart, Slice, TableId};
 use uuid::Uuid;
 
+use crate::batchlog::now_ms;
 use crate::coordinator::Coordinator;
 use crate::endpoint::Endpoint;
 use crate::messaging::Verb;
@@ -630,12 +631,7 @@ struct RangeStats {
     sent: u64,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn now_seconds() -> u32 {
+/// Seconds since the epoch ("now" for TTL expiry in scans).
+pub(crate) fn now_seconds() -> u32 {
     u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX)
 }

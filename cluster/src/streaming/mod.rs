@@ -35,8 +35,7 @@ pub mod plan;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -44,7 +43,9 @@ use sibyl_engine::codec::Reader;
 use sibyl_engine::{Mutation, ScanCommand, ScanStart, Slice, TableId, Throttle};
 use uuid::Uuid;
 
+use crate::batchlog::now_ms;
 use crate::endpoint::Endpoint;
+use crate::repair::now_seconds;
 use crate::resolver::repair_mutation;
 use crate::storage::Storage;
 use crate::verbs;
@@ -586,19 +587,6 @@ pub fn receive(
     manager.received(from, &data);
     Ok(())
 }
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn now_seconds() -> u32 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
-}
-
-/// A manager shared by the service and the operations.
-pub type SharedStreams = Arc<StreamManager>;
 
 #[cfg(test)]
 mod tests {
