@@ -41,6 +41,28 @@ pub const STREAM_REQUEST_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 /// How often a waiting operation checks that the nodes it waits on are alive.
 pub const LIVENESS_CHECK: Duration = Duration::from_millis(200);
 
+/// Decides when a node an operation waits on has *gone down*: it must have been seen up first.
+///
+/// A node's liveness verdict lags its restart: a source that was itself restarted, or that
+/// failed to connect to the target while the target was down, still holds it down for up to a
+/// reconnect backoff after the target asks it to stream. Failing the stream at once would fail
+/// the retry the operator just started; only an up-then-down change (or the request's own
+/// timeout) fails it.
+#[derive(Debug, Default)]
+pub struct WentDown {
+    seen_up: bool,
+}
+
+impl WentDown {
+    /// Records one liveness observation; true when the node was up before and is down now.
+    pub fn observe(&mut self, live: bool) -> bool {
+        if live {
+            self.seen_up = true;
+        }
+        self.seen_up && !live
+    }
+}
+
 /// This node's place in the ring (`netstats` prints it as `Mode:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -148,7 +170,8 @@ fn group_streams(
 }
 
 impl Inner {
-    /// Sends `payload` to `to` and waits for the answer, failing early if `to` is seen down.
+    /// Sends `payload` to `to` and waits for the answer, failing early if `to` goes down
+    /// ([`WentDown`]).
     fn request_blocking(
         &self,
         to: Endpoint,
@@ -167,12 +190,13 @@ impl Inner {
             }),
         );
         let deadline = Instant::now() + timeout + Duration::from_secs(1);
+        let mut went_down = WentDown::default();
         loop {
             match rx.recv_timeout(LIVENESS_CHECK) {
                 Ok(answer) => return answer,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err(format!("{to} did not answer")),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if !self.coordinator.view().live.contains(&to) {
+                    if went_down.observe(self.coordinator.view().live.contains(&to)) {
                         return Err(format!("{to} went down"));
                     }
                     if Instant::now() >= deadline {
@@ -189,14 +213,19 @@ impl Inner {
         let target = request.target;
         let local = self.config.local;
         let storage = self.coordinator.storage();
+        // The target asked for this stream (or is this node), so it was up; an answered batch
+        // shows it still is, whatever this node's verdict on it says yet.
+        let went_down = parking_lot::Mutex::new(WentDown::default());
         let deliver = |payload: Bytes| -> Result<(), String> {
             if target == local {
                 return streaming::receive(&self.streams, storage.as_ref(), local, &payload);
             }
-            self.request_blocking(target, verbs::STREAM_DATA, payload, STREAM_DATA_TIMEOUT).map(|_| ())
+            self.request_blocking(target, verbs::STREAM_DATA, payload, STREAM_DATA_TIMEOUT)?;
+            went_down.lock().observe(true);
+            Ok(())
         };
         let cancelled = || -> Option<String> {
-            (target != local && !self.coordinator.view().live.contains(&target))
+            (target != local && went_down.lock().observe(self.coordinator.view().live.contains(&target)))
                 .then(|| format!("the target {target} went down"))
         };
         self.streams.send(storage.as_ref(), request, &deliver, &cancelled)
@@ -694,6 +723,17 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+
+    #[test]
+    fn a_node_goes_down_only_after_being_seen_up() {
+        let mut w = WentDown::default();
+        // Still held down from before it (re)started: not a failure.
+        assert!(!w.observe(false));
+        assert!(!w.observe(false));
+        assert!(!w.observe(true));
+        assert!(w.observe(false));
+        assert!(!w.observe(true), "back up");
+    }
 
     fn ep(i: u8) -> Endpoint {
         Endpoint(std::net::SocketAddr::from(([127, 0, 0, i], 7000)))

@@ -237,6 +237,27 @@ async fn peer_restarted_on_the_same_port_gets_later_messages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_connecting_to_us_cuts_our_reconnect_backoff_short() {
+    let mut cfg = config();
+    cfg.reconnect_backoff_min = 60 * SECOND;
+    cfg.reconnect_backoff_max = 60 * SECOND;
+    let (a, _) = start(cfg);
+    let b_at = unused_address();
+    a.send_one_way(Endpoint(b_at), NOTE, bytes("queued while b was down"), 120 * SECOND);
+    wait_until("a's first connection attempt failed", 5 * SECOND, || {
+        a.stats().peers.get(&Endpoint(b_at)).is_some_and(|p| p.connect_failures > 0)
+    })
+    .await;
+    // b starts and talks to a: a reconnects now, not after its minute of backoff.
+    let (b, b_seen) = start(config_at(b_at));
+    b.send_one_way(a.local_endpoint(), NOTE, bytes("hello"), 5 * SECOND);
+    wait_until("a's queued message reached b", 10 * SECOND, || b_seen.count(NOTE) == 1).await;
+    assert_eq!(a.stats().peers[&Endpoint(b_at)].connect_failures, 0);
+    a.shutdown();
+    b.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_drops_the_excess_and_overloads_requests() {
     let mut cfg = config();
     cfg.queue_capacity_messages = 10;

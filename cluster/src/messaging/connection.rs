@@ -9,7 +9,8 @@
 //!   idle it watches the socket for end-of-file, so a peer that restarts is noticed before the
 //!   next message is lost to the dead connection.
 //! - A failed connection is retried after a jittered exponential backoff, and only while
-//!   something is queued.
+//!   something is queued. The backoff is cut short when the peer connects to us: it has
+//!   (re)started and listens.
 //! - Every refusal and every protocol error is logged with the peer and the reason, and closes
 //!   the connection; nothing read from a socket can panic or make us allocate past
 //!   `max_frame_bytes`.
@@ -209,6 +210,12 @@ async fn run_inbound(inner: Arc<Inner>, mut stream: TcpStream, addr: SocketAddr,
         return;
     }
     tracing::debug!("accepted connection from {from} (socket {addr})");
+    // A peer we failed to reach has (re)started: reconnect now rather than after the backoff,
+    // so this node stops holding it down (its requests, e.g. a restarted node's stream
+    // request, are answered over our connection to it).
+    if peer.counters.connect_failures.load(Ordering::Relaxed) > 0 {
+        peer.reconnect.notify_one();
+    }
     let reason = tokio::select! {
         reason = read_frames(&inner, &peer, &mut stream, buf) => reason,
         _ = shutdown.changed() => return,
@@ -364,6 +371,9 @@ pub(crate) async fn run_writer(inner: Arc<Inner>, peer: Arc<Peer>) {
         );
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
+            _ = peer.reconnect.notified(), if failures > 0 => {
+                tracing::debug!("{to} connected to this node; reconnecting before the backoff ends");
+            }
             _ = shutdown.changed() => break,
         }
         // Reconnect only for something to send.

@@ -149,6 +149,8 @@ pub(crate) struct Peer {
     pub(crate) endpoint: Endpoint,
     pub(crate) queue: Mutex<OutboundQueue>,
     pub(crate) wake: Notify,
+    /// Cuts the writer's reconnect backoff short: the peer just connected to us, so it listens.
+    pub(crate) reconnect: Notify,
     writer_started: AtomicBool,
     pub(crate) counters: PeerCounters,
 }
@@ -501,6 +503,7 @@ impl Inner {
                 self.config.queue_capacity_bytes,
             )),
             wake: Notify::new(),
+            reconnect: Notify::new(),
             writer_started: AtomicBool::new(false),
             counters: PeerCounters::default(),
         });
