@@ -39,13 +39,20 @@ class Launcher:
         out = subprocess.run(
             [LAUNCHER, "--dir", self.dir, *args], capture_output=True, text=True, timeout=180
         )
-        assert out.returncode == 0, f"sibyl-cluster {args} failed:\n{out.stdout}\n{out.stderr}\n{self.logs()}"
+        assert out.returncode == 0, f"sibyl-cluster {args} failed:\n{out.stdout}\n{out.stderr}\n{self.logs(out.stderr)}"
         return out.stdout
 
-    def logs(self):
+    def logs(self, error=""):
+        """The tail of every node's log, plain text, the nodes the error names first (CI shows
+        only the start of a long failure)."""
+        import re
+
+        named = set(re.findall(r"node(\d+)", error))
+        logs = sorted(Path(self.dir).glob("node*/system.log"), key=lambda p: (p.parent.name[4:] not in named, p))
         text = ""
-        for log in sorted(Path(self.dir).glob("node*/system.log")):
-            text += f"--- {log}\n" + log.read_text()[-3000:]
+        for log in logs:
+            plain = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())
+            text += f"--- {log}\n" + plain[-3000:]
         return text
 
 

@@ -56,7 +56,9 @@ def launcher(tmp_path_factory):
     l = Launcher(tmp_path_factory.mktemp("membership") / "c")
     l.run("start", "-n", "3", "--prefix", PREFIX, *[a for y in YAML for a in ("--yaml", y)])
     yield l
-    l.run("clear")
+    import os
+    # SIBYL_KEEP_CLUSTER=1 keeps the nodes' directories (their logs) for a post-mortem.
+    l.run("stop" if os.environ.get("SIBYL_KEEP_CLUSTER") else "clear")
 
 
 def session_for_all():
@@ -172,6 +174,14 @@ def launcher_running(launcher, i):
     return any(line.startswith(f"node{i} ") and line.endswith("running") for line in out.stdout.splitlines())
 
 
+def running_nodes(launcher):
+    """The node numbers the launcher has running."""
+    import subprocess
+
+    out = subprocess.run([LAUNCHER, "--dir", launcher.dir, "status"], capture_output=True, text=True, timeout=30)
+    return sorted(int(line.split()[0][4:]) for line in out.stdout.splitlines() if line.startswith("node") and line.endswith("running"))
+
+
 def absent(session, table, keys, consistency, profile):
     """The keys a read at `consistency` through `profile` does not find; a failed read fails the
     test with its error."""
@@ -264,7 +274,11 @@ def test_a_bootstrap_killed_midway_fails_clearly_and_succeeds_when_run_again(lau
     naming the source, and succeeds once the source is back and the node is started again."""
     cluster, session = session_for_all()
     try:
-        members = sorted(int(a.rsplit(".", 1)[1]) for a in ring(1))
+        members = running_nodes(launcher)
+        wait_ring(1, members)
+        # Only this test's data streams, so every stream to a joining node lasts seconds.
+        for ks in ("grow", "rm"):
+            session.execute(f"DROP KEYSPACE IF EXISTS {ks}")
         session.execute("CREATE KEYSPACE slow WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 2}")
         session.execute("CREATE TABLE slow.t (k int PRIMARY KEY, v text)")
         assert cluster.control_connection.wait_for_schema_agreement()
@@ -314,11 +328,12 @@ def test_a_bootstrap_killed_midway_fails_clearly_and_succeeds_when_run_again(lau
             tool(m, "setstreamthroughput", "1")
         out = launcher.run("add", "--no-wait")
         second = int(re.search(r"node(\d+) started", out).group(1))
+        senders = []
         try:
-            wait_for(lambda: sending_to(second), 60, f"a stream to node{second}")
+            wait_for(lambda: senders.append(sending_to(second)) or senders[-1], 60, f"a stream to node{second}")
         except AssertionError as e:
             raise AssertionError(f"{e}\n{node_log(launcher, second)[-4000:]}") from None
-        source = sending_to(second)
+        source = senders[-1]
         launcher.run("kill", str(source))
         wait_for(lambda: not launcher_running(launcher, second), 60, f"node{second} to give up")
         log = node_log(launcher, second)
