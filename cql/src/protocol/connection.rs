@@ -420,7 +420,13 @@ impl<H: Handler> ConnectionLoop<H> {
     }
 
     async fn violation(&self, stream: i16, err: ProtocolError) -> End {
-        warn!(id = self.conn.id, peer = %self.conn.peer, stream, "protocol violation, closing: {err}");
+        if matches!(err, ProtocolError::UnsupportedVersion { .. }) {
+            // Drivers open with the newest version they know and step down on this error: the
+            // negotiation, not a fault.
+            debug!(id = self.conn.id, peer = %self.conn.peer, "protocol version negotiation: {err}");
+        } else {
+            warn!(id = self.conn.id, peer = %self.conn.peer, stream, "protocol violation, closing: {err}");
+        }
         // Sent uncompressed: the flag tells the client, and the body must be readable even if
         // the violation was a broken compressed frame.
         if let Some(frame) = encode_response(stream, &Response::protocol_error(err.to_string()).into(), None)

@@ -444,6 +444,10 @@ pub fn load(engine: &Engine, now_seconds: u32) -> Result<Vec<KeyspaceMetadata>> 
         else {
             continue;
         };
+        if is_system_keyspace(&ks) {
+            // The node's own tables are listed for drivers, and defined by the code.
+            continue;
+        }
         let Some(keyspace) = keyspaces.get_mut(&ks) else {
             tracing::warn!(keyspace = %ks, table = %name, "schema has a table of an unknown keyspace; ignoring it");
             continue;
