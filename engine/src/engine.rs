@@ -58,6 +58,8 @@ pub struct EngineOptions {
     pub commitlog_sync: SyncMode,
     /// `commitlog_segment_size`.
     pub commitlog_segment_size_bytes: u32,
+    /// `commitlog_compression` (LZ4Compressor): records lz4-compressed when that shrinks them.
+    pub commitlog_compression: bool,
     /// `commitlog_total_space`: flush the tables pinning the oldest segment beyond this.
     pub commitlog_total_space_bytes: u64,
     /// `commitlog_ignore_replay_errors` (Cassandra's `cassandra.commitlog.ignorereplayerrors`).
@@ -95,6 +97,7 @@ impl EngineOptions {
             commitlog_dir: dir.join("commitlog"),
             commitlog_sync: SyncMode::Periodic { period: Duration::from_secs(10) },
             commitlog_segment_size_bytes: 32 << 20,
+            commitlog_compression: false,
             commitlog_total_space_bytes: 8 << 30,
             commitlog_ignore_replay_errors: false,
             memtable_space_bytes: 512 << 20,
@@ -235,6 +238,7 @@ impl Engine {
             dir: options.commitlog_dir.clone(),
             segment_size_bytes: options.commitlog_segment_size_bytes,
             sync: options.commitlog_sync,
+            compression: options.commitlog_compression,
         };
         let old_segments = commitlog::segment::list_segments(&options.commitlog_dir)
             .map_err(|e| Error::io(&options.commitlog_dir, e))?;

@@ -1,4 +1,4 @@
-//! Checked-in format fixtures: a commit log segment and an SSTable written by format version 1.
+//! Checked-in format fixtures: commit log segments (versions 1 and 2, compressed) and SSTables.
 //! Tests read them back, and check that today's writer produces the same bytes, so any format
 //! change is a conscious act: bump the version, keep reading the old one, regenerate with
 //! `cargo test -p sibyl-engine --test fixtures -- --ignored regenerate_fixtures`.
@@ -64,8 +64,39 @@ fn mutations() -> Vec<Mutation> {
     out
 }
 
-/// Writes the fixtures into `dir`: `commitlog-v1/` and `sstable-v1/`.
+/// The compressed log's mutations: the others, and one whose value lz4 shrinks.
+fn compressible_mutations() -> Vec<Mutation> {
+    let t = TableId(uuid::Uuid::from_u128(TABLE));
+    let mut row = Row::new(ck(7));
+    row.add_cell(Cell::live(ColumnId(1), 7000, Bytes::from("compressible ".repeat(20))));
+    let mut out = mutations();
+    out.push(Mutation { table: t, update: PartitionUpdate::new(pk(3)).with_row(row) });
+    out
+}
+
+/// Writes a compressed commit log (`commitlog_compression`) of `compressible_mutations` into
+/// `dir/commitlog-v2/`.
+fn generate_compressed_log(dir: &Path) {
+    let work = tempfile::tempdir().unwrap();
+    let mut o = options(work.path());
+    o.commitlog_compression = true;
+    let engine = Engine::open(o).unwrap();
+    let t = TableId(uuid::Uuid::from_u128(TABLE));
+    engine.create_table(table_options(t)).unwrap();
+    for m in compressible_mutations() {
+        engine.apply(m).unwrap();
+    }
+    drop(engine);
+    let log_dir = dir.join("commitlog-v2");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let data = std::fs::read(work.path().join("commitlog").join("CommitLog-2-1.log")).unwrap();
+    let end = data.iter().rposition(|b| *b != 0).unwrap() + 1;
+    std::fs::write(log_dir.join("CommitLog-2-1.log"), &data[..end]).unwrap();
+}
+
+/// Writes the fixtures into `dir`: `commitlog-v1/`, `commitlog-v2/` and `sstable-v2/`.
 fn generate(dir: &Path) {
+    generate_compressed_log(dir);
     let work = tempfile::tempdir().unwrap();
     let engine = Engine::open(options(work.path())).unwrap();
     let t = TableId(uuid::Uuid::from_u128(TABLE));
@@ -109,6 +140,21 @@ fn commit_log_fixture_replays_the_known_mutations() {
     .unwrap();
     assert_eq!(report.torn_tail, None);
     assert_eq!(got, mutations());
+}
+
+#[test]
+fn compressed_commit_log_fixture_replays_the_known_mutations() {
+    let mut got = Vec::new();
+    replay(&fixture_dir().join("commitlog-v2"), false, |_, payload| {
+        got.push(Mutation::decode(payload).map_err(|e| RecordError::Undecodable(e.to_string()))?);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(got, compressible_mutations());
+    let data = std::fs::read(fixture_dir().join("commitlog-v2/CommitLog-2-1.log")).unwrap();
+    assert_eq!(data[4], 2, "segment format version 2");
+    let twice = b"compressible compressible ";
+    assert!(data.windows(twice.len()).all(|w| w != twice), "the long value is stored compressed");
 }
 
 /// `Statistics.db` version 2 added the live-data flag and the tombstone and cell histograms;
@@ -169,7 +215,7 @@ fn sstable_fixture_reads_back(sub: &str) {
 fn todays_writer_produces_the_fixture_bytes() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path());
-    for sub in ["commitlog-v1", "sstable-v2"] {
+    for sub in ["commitlog-v1", "commitlog-v2", "sstable-v2"] {
         for e in std::fs::read_dir(fixture_dir().join(sub)).unwrap() {
             let path = e.unwrap().path();
             let fresh = dir.path().join(sub).join(path.file_name().unwrap());

@@ -43,6 +43,8 @@ pub struct NodeConfig {
     pub commitlog_total_space_in_mb: Option<u64>,
     /// Skip damaged commit log records at startup instead of refusing to start.
     pub commitlog_ignore_replay_errors: Option<bool>,
+    /// `- class_name: LZ4Compressor`: compress commit log records (absent: uncompressed).
+    pub commitlog_compression: Option<Vec<CompressorConfig>>,
     /// Memtable memory, e.g. `512MiB`.
     pub memtable_heap_space: Option<String>,
     /// Older spelling, in MiB.
@@ -172,6 +174,17 @@ pub struct NodeConfig {
     /// The YAML text this configuration came from, to name lines in errors.
     #[serde(skip)]
     pub source: String,
+}
+
+/// One entry of `commitlog_compression`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressorConfig {
+    /// Only `LZ4Compressor` (or `org.apache.cassandra.io.compress.LZ4Compressor`).
+    pub class_name: String,
+    /// Accepted and ignored, as cassandra.yaml's example writes it (`parameters: [ ~ ]`).
+    #[serde(default)]
+    pub parameters: Option<Vec<Option<std::collections::BTreeMap<String, String>>>>,
 }
 
 /// One entry of `seed_provider`.
@@ -383,6 +396,22 @@ impl NodeConfig {
             );
         }
         o.commitlog_ignore_replay_errors = self.commitlog_ignore_replay_errors.unwrap_or(false);
+        o.commitlog_compression = match self.commitlog_compression.as_deref() {
+            None | Some([]) => false,
+            Some([c])
+                if matches!(
+                    c.class_name.as_str(),
+                    "LZ4Compressor" | "org.apache.cassandra.io.compress.LZ4Compressor"
+                ) =>
+            {
+                true
+            }
+            Some([c]) => bail!(
+                "commitlog_compression: only LZ4Compressor is implemented, got {:?} (remove the key for an uncompressed log)",
+                c.class_name
+            ),
+            Some(_) => bail!("commitlog_compression: name one compressor"),
+        };
         Ok(o)
     }
 }
@@ -714,12 +743,24 @@ mod tests {
         assert_eq!(o.memtable_space_bytes, 512 << 20);
         assert_eq!(o.data_dir, PathBuf::from("./data/data"));
         assert!(!o.commitlog_ignore_replay_errors);
+        assert!(!o.commitlog_compression);
         assert_eq!(o.concurrent_compactors, 2);
         assert_eq!(o.compaction_throughput_bytes_per_sec, 64 << 20);
         assert_eq!((o.sstable_slowdown_trigger, o.sstable_stop_trigger), (32, 64));
         assert_eq!(o.key_cache_bytes, 100 << 20);
         let old = NodeConfig::parse("key_cache_size_in_mb: 0\n", "test").unwrap().engine_options().unwrap();
         assert_eq!(old.key_cache_bytes, 0);
+    }
+
+    #[test]
+    fn commitlog_compression_takes_cassandras_lz4_entry() {
+        let parse = |yaml: &str| NodeConfig::parse(yaml, "test").and_then(|c| c.engine_options());
+        let lz4 = "commitlog_compression:\n  - class_name: LZ4Compressor\n    parameters:\n      -\n";
+        assert!(parse(lz4).unwrap().commitlog_compression);
+        let long = "commitlog_compression:\n  - class_name: org.apache.cassandra.io.compress.LZ4Compressor\n";
+        assert!(parse(long).unwrap().commitlog_compression);
+        let err = parse("commitlog_compression:\n  - class_name: SnappyCompressor\n").unwrap_err();
+        assert!(format!("{err:#}").contains("only LZ4Compressor"), "{err:#}");
     }
 
     #[test]

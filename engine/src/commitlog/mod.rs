@@ -67,6 +67,9 @@ pub struct CommitLogOptions {
     pub segment_size_bytes: u32,
     /// Sync mode (`commitlog_sync`).
     pub sync: SyncMode,
+    /// lz4-compress each record that it shrinks (`commitlog_compression: LZ4Compressor`); new
+    /// segments are then written as format version 2.
+    pub compression: bool,
 }
 
 impl CommitLogOptions {
@@ -74,6 +77,16 @@ impl CommitLogOptions {
     #[must_use]
     pub fn max_record_bytes(&self) -> usize {
         (self.segment_size_bytes as usize - segment::HEADER_BYTES) / 2
+    }
+
+    /// The format version of the segments this log writes.
+    #[must_use]
+    pub fn segment_version(&self) -> u8 {
+        if self.compression {
+            segment::VERSION_COMPRESSED
+        } else {
+            segment::VERSION
+        }
     }
 }
 
@@ -149,7 +162,7 @@ impl CommitLog {
     pub fn open(options: CommitLogOptions, first_segment: SegmentId) -> Result<CommitLog> {
         assert!(options.segment_size_bytes as usize > segment::HEADER_BYTES * 4, "segment too small");
         std::fs::create_dir_all(&options.dir).map_err(|e| Error::io(&options.dir, e))?;
-        let active = create_segment(&options.dir, first_segment, options.segment_size_bytes)?;
+        let active = create_segment(&options, first_segment)?;
         let start = Position { segment: first_segment, offset: segment::HEADER_BYTES as u32 };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -207,6 +220,9 @@ impl CommitLog {
                 payload.len()
             )));
         }
+        // Compressed outside the lock, so writers compress in parallel.
+        let compressed = if self.shared.options.compression { segment::deflate(payload) } else { None };
+        let payload = compressed.as_deref().unwrap_or(payload);
         let frame_len = (payload.len() + segment::FRAME_OVERHEAD) as u32;
         let mut st = self.shared.state.lock();
         if st.offset + frame_len > self.shared.options.segment_size_bytes {
@@ -485,7 +501,7 @@ fn allocate_loop(shared: &Shared) {
             // While there is no spare the active segment cannot change, so this id is free.
             SegmentId(st.active.id.0 + 1)
         };
-        let created = create_segment(&shared.options.dir, id, shared.options.segment_size_bytes);
+        let created = create_segment(&shared.options, id);
         let mut st = shared.state.lock();
         match created {
             Ok(seg) => st.spare = Some(seg),
@@ -498,8 +514,9 @@ fn allocate_loop(shared: &Shared) {
     }
 }
 
-fn create_segment(dir: &Path, id: SegmentId, size: u32) -> Result<Segment> {
-    let path = dir.join(segment::file_name(id));
+fn create_segment(options: &CommitLogOptions, id: SegmentId) -> Result<Segment> {
+    let (dir, size, version) = (&options.dir, options.segment_size_bytes, options.segment_version());
+    let path = dir.join(segment::file_name(version, id));
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -510,7 +527,7 @@ fn create_segment(dir: &Path, id: SegmentId, size: u32) -> Result<Segment> {
     if rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, u64::from(size)).is_err() {
         file.set_len(u64::from(size)).map_err(|e| Error::io(&path, e))?;
     }
-    file.write_all_at(&segment::encode_header(id), 0).map_err(|e| Error::io(&path, e))?;
+    file.write_all_at(&segment::encode_header(version, id), 0).map_err(|e| Error::io(&path, e))?;
     file.sync_all().map_err(|e| Error::io(&path, e))?;
     sync_dir(dir)?;
     Ok(Segment { id, path, file: Arc::new(file), dirty: HashMap::new() })

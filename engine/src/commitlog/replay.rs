@@ -67,17 +67,20 @@ pub fn replay(
         report.segments += 1;
         report.last_segment = Some(id);
         let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        if let Err(reason) = segment::check_header(&data, id) {
-            let records_follow = segment::find_next_valid_record(&data, 0, data.len()).is_some();
-            if newest && !records_follow {
-                // The node died while creating this segment: no record was ever written to it.
-                tracing::warn!(file = %path.display(), %reason, "newest commit log segment has an incomplete header and no records; ignoring it");
-                report.torn_tail = Some((path.clone(), 0, data.len() as u64));
+        let version = match segment::check_header(&data, id) {
+            Ok(version) => version,
+            Err(reason) => {
+                let records_follow = segment::find_next_valid_record(&data, 0, data.len()).is_some();
+                if newest && !records_follow {
+                    // The node died while creating this segment: no record was ever written to it.
+                    tracing::warn!(file = %path.display(), %reason, "newest commit log segment has an incomplete header and no records; ignoring it");
+                    report.torn_tail = Some((path.clone(), 0, data.len() as u64));
+                    continue;
+                }
+                damaged(&mut report, ignore_errors, &path, 0, reason)?;
                 continue;
             }
-            damaged(&mut report, ignore_errors, &path, 0, reason)?;
-            continue;
-        }
+        };
         let max_payload = data.len();
         let mut offset = segment::HEADER_BYTES;
         loop {
@@ -93,7 +96,10 @@ pub fn replay(
                 }
                 Frame::Record { payload, next } => {
                     let pos = Position { segment: id, offset: offset as u32 };
-                    match apply(pos, payload) {
+                    let applied = segment::inflate(version, payload, max_payload)
+                        .map_err(RecordError::Undecodable)
+                        .and_then(|payload| apply(pos, &payload));
+                    match applied {
                         Ok(()) => report.records += 1,
                         Err(RecordError::Fatal(e)) => return Err(e),
                         Err(RecordError::Undecodable(reason)) => {

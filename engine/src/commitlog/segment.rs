@@ -3,9 +3,12 @@
 //!
 //! ```text
 //! segment := header record* zero-fill
-//! header  := magic "SBCL" | version u8 (=1) | reserved [0;3] | segment_id u64le | crc32 u32le (of the 16 bytes before)
+//! header  := magic "SBCL" | version u8 (1 or 2) | reserved [0;3] | segment_id u64le | crc32 u32le (of the 16 bytes before)
 //! record  := len u32le | crc32(len bytes) u32le | payload (len bytes) | crc32(payload) u32le
 //! ```
+//! Version 2 segments (written with `commitlog_compression`) may hold compressed payloads:
+//! `0x03 | uncompressed_len varint | lz4 block`, inflated by [`inflate`] before replay hands
+//! them on. Version 1 is written without compression, so older binaries still read it.
 //! A record with `len == 0` and a zero length-CRC marks the end of written data: segments are
 //! preallocated and zero-filled, and the writer never leaves gaps.
 
@@ -15,8 +18,12 @@ use crate::codec::crc32;
 
 /// Magic bytes at the start of every segment.
 pub const MAGIC: &[u8; 4] = b"SBCL";
-/// Current segment format version.
+/// Segment format version written without compression.
 pub const VERSION: u8 = 1;
+/// Segment format version whose records may be lz4-compressed.
+pub const VERSION_COMPRESSED: u8 = 2;
+/// First byte of a compressed payload (mutations start with their version 1, batches with 2).
+pub const COMPRESSED_PAYLOAD: u8 = 0x03;
 /// Bytes of the segment header.
 pub const HEADER_BYTES: usize = 20;
 /// Framing bytes around each record payload.
@@ -42,8 +49,8 @@ impl Position {
 
 /// File name of a segment: `CommitLog-<version>-<id>.log`, like Cassandra's.
 #[must_use]
-pub fn file_name(id: SegmentId) -> String {
-    format!("CommitLog-{VERSION}-{}.log", id.0)
+pub fn file_name(version: u8, id: SegmentId) -> String {
+    format!("CommitLog-{version}-{}.log", id.0)
 }
 
 /// Parses a segment file name, returning its id.
@@ -57,14 +64,49 @@ pub fn parse_file_name(name: &str) -> Option<SegmentId> {
 
 /// Encodes a segment header.
 #[must_use]
-pub fn encode_header(id: SegmentId) -> [u8; HEADER_BYTES] {
+pub fn encode_header(version: u8, id: SegmentId) -> [u8; HEADER_BYTES] {
     let mut h = [0u8; HEADER_BYTES];
     h[..4].copy_from_slice(MAGIC);
-    h[4] = VERSION;
+    h[4] = version;
     h[8..16].copy_from_slice(&id.0.to_le_bytes());
     let crc = crc32(&h[..16]);
     h[16..20].copy_from_slice(&crc.to_le_bytes());
     h
+}
+
+/// `payload` as a compressed payload, if lz4 shrinks it; for version 2 segments.
+#[must_use]
+pub fn deflate(payload: &[u8]) -> Option<Vec<u8>> {
+    let compressed = lz4_flex::block::compress(payload);
+    let mut out = Vec::with_capacity(compressed.len() + 6);
+    out.push(COMPRESSED_PAYLOAD);
+    crate::codec::put_varint(&mut out, payload.len() as u64);
+    out.extend_from_slice(&compressed);
+    (out.len() < payload.len()).then_some(out)
+}
+
+/// The payload a record of a segment of `version` carries: compressed payloads of version 2
+/// segments are inflated (at most `max_payload` bytes); anything else is returned as it is.
+pub fn inflate(
+    version: u8,
+    payload: &[u8],
+    max_payload: usize,
+) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    if version < VERSION_COMPRESSED || payload.first() != Some(&COMPRESSED_PAYLOAD) {
+        return Ok(std::borrow::Cow::Borrowed(payload));
+    }
+    let mut r = crate::codec::Reader::new(&payload[1..]);
+    let len = r.varint().map_err(|e| format!("compressed record: {e}"))?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|l| (1..=max_payload).contains(l))
+        .ok_or_else(|| format!("compressed record claims {len} bytes, outside 1..={max_payload}"))?;
+    let mut out = vec![0u8; len];
+    match lz4_flex::block::decompress_into(&payload[1 + r.position()..], &mut out) {
+        Ok(n) if n == len => Ok(std::borrow::Cow::Owned(out)),
+        Ok(n) => Err(format!("compressed record inflates to {n} bytes, not the {len} it claims")),
+        Err(e) => Err(format!("compressed record does not inflate: {e}")),
+    }
 }
 
 /// Appends one framed record.
@@ -151,16 +193,19 @@ pub fn find_next_valid_record(data: &[u8], from: usize, max_payload: usize) -> O
     None
 }
 
-/// Checks a segment header; `Err` names what is wrong.
-pub fn check_header(data: &[u8], expected: SegmentId) -> Result<(), String> {
+/// Checks a segment header and returns its version; `Err` names what is wrong.
+pub fn check_header(data: &[u8], expected: SegmentId) -> Result<u8, String> {
     if data.len() < HEADER_BYTES {
         return Err(format!("file is {} bytes, shorter than the segment header", data.len()));
     }
     if &data[..4] != MAGIC {
         return Err("bad magic, not a Sibyl commit log segment".into());
     }
-    if data[4] != VERSION {
-        return Err(format!("unsupported segment version {}", data[4]));
+    if data[4] != VERSION && data[4] != VERSION_COMPRESSED {
+        return Err(format!(
+            "unsupported segment version {} (this binary reads {VERSION} and {VERSION_COMPRESSED})",
+            data[4]
+        ));
     }
     let stored = u32::from_le_bytes([data[16], data[17], data[18], data[19]]);
     if crc32(&data[..16]) != stored {
@@ -172,7 +217,7 @@ pub fn check_header(data: &[u8], expected: SegmentId) -> Result<(), String> {
     if id != expected.0 {
         return Err(format!("header names segment {id} but the file name says {}", expected.0));
     }
-    Ok(())
+    Ok(data[4])
 }
 
 /// Lists the segment files in `dir`, oldest first.
@@ -194,18 +239,19 @@ mod tests {
 
     #[test]
     fn file_names_round_trip() {
-        assert_eq!(parse_file_name(&file_name(SegmentId(42))), Some(SegmentId(42)));
+        assert_eq!(parse_file_name(&file_name(VERSION, SegmentId(42))), Some(SegmentId(42)));
+        assert_eq!(parse_file_name(&file_name(VERSION_COMPRESSED, SegmentId(42))), Some(SegmentId(42)));
         assert_eq!(parse_file_name("CommitLog-1-x.log"), None);
         assert_eq!(parse_file_name("other.log"), None);
     }
 
     #[test]
     fn frames_read_back_and_zero_fill_ends_the_segment() {
-        let mut data = encode_header(SegmentId(7)).to_vec();
+        let mut data = encode_header(VERSION, SegmentId(7)).to_vec();
         encode_record(b"hello", &mut data);
         encode_record(b"world!", &mut data);
         data.extend_from_slice(&[0u8; 64]);
-        check_header(&data, SegmentId(7)).unwrap();
+        assert_eq!(check_header(&data, SegmentId(7)), Ok(VERSION));
         let Frame::Record { payload, next } = read_frame(&data, HEADER_BYTES, 1 << 20) else { panic!() };
         assert_eq!(payload, b"hello");
         let Frame::Record { payload, next } = read_frame(&data, next, 1 << 20) else { panic!() };
@@ -216,7 +262,7 @@ mod tests {
 
     #[test]
     fn damaged_frame_is_bad_and_the_scan_finds_the_next_good_one() {
-        let mut data = encode_header(SegmentId(1)).to_vec();
+        let mut data = encode_header(VERSION, SegmentId(1)).to_vec();
         encode_record(b"first", &mut data);
         let second = data.len();
         encode_record(b"second", &mut data);
@@ -224,5 +270,29 @@ mod tests {
         assert!(matches!(read_frame(&data, HEADER_BYTES, 1 << 20), Frame::Bad { .. }));
         assert_eq!(find_next_valid_record(&data, HEADER_BYTES + 1, 1 << 20), Some(second));
         assert_eq!(find_next_valid_record(&data, second + 1, 1 << 20), None);
+    }
+
+    #[test]
+    fn compressed_payloads_inflate_only_in_version_2_segments() {
+        let payload: Vec<u8> = b"a mutation ".iter().copied().cycle().take(300).collect();
+        let small = deflate(&payload).unwrap();
+        assert!(small.len() < payload.len() && small[0] == COMPRESSED_PAYLOAD);
+        assert_eq!(inflate(VERSION_COMPRESSED, &small, 1 << 20).unwrap(), &payload[..]);
+        // In a version 1 segment the bytes are what they are (replay then rejects them).
+        assert_eq!(inflate(VERSION, &small, 1 << 20).unwrap(), &small[..]);
+        // Plain payloads pass through version 2 segments too.
+        assert_eq!(inflate(VERSION_COMPRESSED, &payload[..20], 1 << 20).unwrap(), &payload[..20]);
+        // Incompressible bytes are left alone.
+        assert_eq!(deflate(&[1, 7, 3, 9, 4]), None);
+        // A claimed length is bounded before anything is allocated, and must match.
+        let err = inflate(VERSION_COMPRESSED, &small, 100).unwrap_err();
+        assert!(err.contains("outside 1..=100"), "{err}");
+        let mut lying = vec![COMPRESSED_PAYLOAD];
+        crate::codec::put_varint(&mut lying, 301);
+        lying.extend_from_slice(&small[1 + 2..]);
+        assert!(inflate(VERSION_COMPRESSED, &lying, 1 << 20).unwrap_err().contains("not the 301"));
+        let mut broken = small.clone();
+        broken.truncate(small.len() - 3);
+        assert!(inflate(VERSION_COMPRESSED, &broken, 1 << 20).is_err());
     }
 }
