@@ -7,6 +7,15 @@ use sibyl_tools::bench::{self, config::BenchConfig};
 
 fn main() -> anyhow::Result<ExitCode> {
     let cfg = BenchConfig::parse();
+    // The engines' logs (flushes, compactions with their levels and bytes) on stderr, when asked
+    // for, e.g. RUST_LOG=sibyl_engine=info.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
     let outcome = bench::run(&cfg)?;
     if outcome.failures.is_empty() {
         return Ok(ExitCode::SUCCESS);
