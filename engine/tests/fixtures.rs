@@ -94,7 +94,9 @@ fn generate_compressed_log(dir: &Path) {
     std::fs::write(log_dir.join("CommitLog-2-1.log"), &data[..end]).unwrap();
 }
 
-/// Writes the fixtures into `dir`: `commitlog-v1/`, `commitlog-v2/` and `sstable-v2/`.
+/// Writes the fixtures into `dir`: `commitlog-v1/`, `commitlog-v2/` and `sstable-v3/` (Index.db
+/// version 2; `sstable-v2/` has Index.db version 1 and Statistics.db version 2, `sstable-v1/`
+/// both at version 1).
 fn generate(dir: &Path) {
     generate_compressed_log(dir);
     let work = tempfile::tempdir().unwrap();
@@ -111,7 +113,7 @@ fn generate(dir: &Path) {
     engine.close().unwrap();
     drop(engine);
     let log_dir = dir.join("commitlog-v1");
-    let sst_dir = dir.join("sstable-v2");
+    let sst_dir = dir.join("sstable-v3");
     std::fs::create_dir_all(&log_dir).unwrap();
     std::fs::create_dir_all(&sst_dir).unwrap();
     let seg = work.path().join("commitlog").join("CommitLog-1-1.log");
@@ -167,6 +169,8 @@ fn sstable_statistics_v2_fixture_has_its_histograms_and_v1_reads_conservatively(
     };
     let v1 = open("sstable-v1");
     let v2 = open("sstable-v2");
+    let v3 = open("sstable-v3");
+    assert_eq!(v3.keys().unwrap(), v2.keys().unwrap(), "Index.db v2 gives the same keys and tokens");
     assert!(v1.stats().has_non_expiring_data && v1.stats().tombstone_drop_times.is_empty());
     assert!(v2.stats().has_non_expiring_data);
     let tombstones: u64 = v2.stats().tombstone_drop_times.iter().map(|(_, c)| c).sum();
@@ -179,7 +183,7 @@ fn sstable_statistics_v2_fixture_has_its_histograms_and_v1_reads_conservatively(
 
 #[test]
 fn sstable_fixture_reads_back_the_known_data() {
-    for sub in ["sstable-v1", "sstable-v2"] {
+    for sub in ["sstable-v1", "sstable-v2", "sstable-v3"] {
         sstable_fixture_reads_back(sub);
     }
 }
@@ -215,7 +219,7 @@ fn sstable_fixture_reads_back(sub: &str) {
 fn todays_writer_produces_the_fixture_bytes() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path());
-    for sub in ["commitlog-v1", "commitlog-v2", "sstable-v2"] {
+    for sub in ["commitlog-v1", "commitlog-v2", "sstable-v3"] {
         for e in std::fs::read_dir(fixture_dir().join(sub)).unwrap() {
             let path = e.unwrap().path();
             let fresh = dir.path().join(sub).join(path.file_name().unwrap());

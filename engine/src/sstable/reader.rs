@@ -13,7 +13,9 @@ use memmap2::Mmap;
 
 use super::bloom::BloomFilter;
 use super::chunks::{ChunkMap, DATA_HEADER_BYTES, DATA_MAGIC};
-use super::index::{IndexEntry, HEADER_BYTES as INDEX_HEADER_BYTES, MAGIC as INDEX_MAGIC};
+use super::index::{
+    IndexEntry, HEADER_BYTES as INDEX_HEADER_BYTES, MAGIC as INDEX_MAGIC, VERSION as INDEX_VERSION,
+};
 use super::stats::Stats;
 use super::{Component, Descriptor};
 use crate::clustering::Slice;
@@ -36,6 +38,8 @@ pub struct SsTable {
     desc: Descriptor,
     data: Mmap,
     index: Mmap,
+    /// Format version of `Index.db` (1 stores tokens, 2 does not).
+    index_version: u8,
     chunks: ChunkMap,
     filter: BloomFilter,
     stats: Stats,
@@ -103,16 +107,20 @@ impl SsTable {
         }
         let index_path = desc.path(Component::Index);
         let index = map(&index_path)?;
-        if index.len() < INDEX_HEADER_BYTES || &index[..4] != INDEX_MAGIC || index[4] != 1 {
+        if index.len() < INDEX_HEADER_BYTES
+            || &index[..4] != INDEX_MAGIC
+            || !(1..=INDEX_VERSION).contains(&index[4])
+        {
             return Err(Error::corruption(&index_path, 0, "bad magic or unsupported version"));
         }
+        let index_version = index[4];
         let mut summary = Vec::with_capacity(stats.partition_count as usize / SUMMARY_INTERVAL + 1);
         let mut offset = INDEX_HEADER_BYTES;
         let mut count = 0u64;
         let mut previous: Option<DecoratedKey> = None;
         let mut partition_sizes = crate::metrics::HistogramSnapshot::default();
         while offset < index.len() {
-            let (entry, next) = IndexEntry::decode_at(&index, offset, true)
+            let (entry, next) = IndexEntry::decode_at(&index, index_version, offset, true)
                 .map_err(|e| Error::corruption(&index_path, e.offset as u64, e.reason))?;
             if previous.as_ref().is_some_and(|p| *p >= entry.key) {
                 return Err(Error::corruption(&index_path, offset as u64, "index entries out of order"));
@@ -154,6 +162,7 @@ impl SsTable {
             created_at_seconds,
             data,
             index,
+            index_version,
             chunks,
             filter,
             stats,
@@ -243,22 +252,19 @@ impl SsTable {
         if i == 0 {
             return Ok(None);
         }
+        // The key, if here, is between this summary entry and the next: compare keys for
+        // equality only, so Index.db version 2 (no stored tokens) needs no hashing here.
         let mut offset = self.summary[i - 1].1;
-        for _ in 0..SUMMARY_INTERVAL {
-            if offset >= self.index.len() {
-                break;
+        let end = self.summary.get(i).map_or(self.index.len(), |(_, o)| *o);
+        while offset < end {
+            let (found, next) = IndexEntry::key_matches_at(&self.index, self.index_version, offset, &key.key)
+                .map_err(|e| self.index_corruption(e))?;
+            if found {
+                let (full, _) = IndexEntry::decode_at(&self.index, self.index_version, offset, false)
+                    .map_err(|e| self.index_corruption(e))?;
+                return Ok(Some(full));
             }
-            let (ordering, next) =
-                IndexEntry::compare_at(&self.index, offset, key).map_err(|e| self.index_corruption(e))?;
-            match ordering {
-                std::cmp::Ordering::Less => offset = next,
-                std::cmp::Ordering::Equal => {
-                    let (full, _) = IndexEntry::decode_at(&self.index, offset, false)
-                        .map_err(|e| self.index_corruption(e))?;
-                    return Ok(Some(full));
-                }
-                std::cmp::Ordering::Greater => break,
-            }
+            offset = next;
         }
         Ok(None)
     }
@@ -274,8 +280,8 @@ impl SsTable {
         let Some((_, mut offset)) = self.summary.get(i).cloned() else { return Ok(self.index.len()) };
         while offset < self.index.len() {
             let (RangeBound::Included(k) | RangeBound::Excluded(k)) = start else { break };
-            let (ordering, next) =
-                IndexEntry::compare_at(&self.index, offset, k).map_err(|e| self.index_corruption(e))?;
+            let (ordering, next) = IndexEntry::compare_at(&self.index, self.index_version, offset, k)
+                .map_err(|e| self.index_corruption(e))?;
             let inside = match start {
                 RangeBound::Included(_) => ordering != std::cmp::Ordering::Less,
                 _ => ordering == std::cmp::Ordering::Greater,
@@ -294,7 +300,9 @@ impl SsTable {
         if offset >= self.index.len() {
             return Ok(None);
         }
-        IndexEntry::decode_at(&self.index, offset, false).map(Some).map_err(|e| self.index_corruption(e))
+        IndexEntry::decode_at(&self.index, self.index_version, offset, false)
+            .map(Some)
+            .map_err(|e| self.index_corruption(e))
     }
 
     /// Every partition key in order (for verification and tools).
@@ -302,8 +310,8 @@ impl SsTable {
         let mut out = Vec::with_capacity(self.stats.partition_count as usize);
         let mut offset = INDEX_HEADER_BYTES;
         while offset < self.index.len() {
-            let (e, next) =
-                IndexEntry::decode_at(&self.index, offset, true).map_err(|e| self.index_corruption(e))?;
+            let (e, next) = IndexEntry::decode_at(&self.index, self.index_version, offset, true)
+                .map_err(|e| self.index_corruption(e))?;
             out.push(e.key);
             offset = next;
         }

@@ -8,7 +8,10 @@ use bytes::Bytes;
 
 use super::bloom::BloomFilter;
 use super::chunks::{encode_chunk, ChunkMap, DATA_HEADER_BYTES, DATA_MAGIC};
-use super::index::{IndexEntry, RowIndexBlock, HEADER_BYTES as INDEX_HEADER_BYTES, MAGIC as INDEX_MAGIC};
+use super::index::{
+    IndexEntry, RowIndexBlock, HEADER_BYTES as INDEX_HEADER_BYTES, MAGIC as INDEX_MAGIC,
+    VERSION as INDEX_VERSION,
+};
 use super::stats::Stats;
 use super::{bloom_hash, Component, Descriptor};
 use crate::codec::{put_len_prefixed, put_varint};
@@ -85,7 +88,7 @@ impl SsTableWriter {
         let index_path = desc.path(Component::Index);
         index
             .write_all(INDEX_MAGIC)
-            .and_then(|()| index.write_all(&[1, 0, 0, 0]))
+            .and_then(|()| index.write_all(&[INDEX_VERSION, 0, 0, 0]))
             .map_err(|e| Error::io(&index_path, e))?;
         debug_assert_eq!(INDEX_HEADER_BYTES, 8);
         Ok(SsTableWriter {
