@@ -6,6 +6,9 @@
 //! time, so kills land during flushes and compactions; after each restart no compaction
 //! transaction log and no SSTable without its TOC may be left.
 //!
+//! Half the rounds write an lz4-compressed commit log (`commitlog_compression`); the parent
+//! replays every round's log without it (either setting reads both formats).
+//!
 //! `SIBYL_CRASH_ROUNDS` sets the number of kills (default 50); `SIBYL_SEED` the seed.
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly on any error")]
@@ -34,8 +37,9 @@ fn value(k: &[u8]) -> String {
     format!("value-of-{}", String::from_utf8_lossy(k))
 }
 
-fn crash_options(dir: &std::path::Path, group: bool) -> sibyl_engine::EngineOptions {
+fn crash_options(dir: &std::path::Path, group: bool, compressed: bool) -> sibyl_engine::EngineOptions {
     let mut o = options(dir);
+    o.commitlog_compression = compressed;
     o.commitlog_segment_size_bytes = 256 * 1024;
     o.commitlog_sync =
         if group { SyncMode::Group { window: Duration::from_millis(2) } } else { SyncMode::Batch };
@@ -49,8 +53,11 @@ fn crash_options(dir: &std::path::Path, group: bool) -> sibyl_engine::EngineOpti
 fn crash_child() {
     let Ok(dir) = std::env::var("SIBYL_CRASH_CHILD_DIR") else { return };
     let round: u64 = std::env::var("SIBYL_CRASH_ROUND").unwrap().parse().unwrap();
+    // Rounds cycle through batch/group sync, each with a plain and an lz4-compressed log (every
+    // record here compresses: the value repeats the key).
     let group = round % 2 == 1;
-    let engine = std::sync::Arc::new(Engine::open(crash_options(dir.as_ref(), group)).unwrap());
+    let compressed = round % 4 >= 2;
+    let engine = std::sync::Arc::new(Engine::open(crash_options(dir.as_ref(), group, compressed)).unwrap());
     let t = TableId(uuid::Uuid::from_u128(TABLE));
     let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
     println!("ready");
@@ -84,7 +91,7 @@ fn acknowledged_writes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let t = TableId(uuid::Uuid::from_u128(TABLE));
     {
-        let engine = Engine::open(crash_options(dir.path(), false)).unwrap();
+        let engine = Engine::open(crash_options(dir.path(), false, false)).unwrap();
         let mut o = table_options(t);
         o.memtable_flush_size_bytes = 48 * 1024;
         o.compaction = [("class", "SizeTieredCompactionStrategy"), ("min_threshold", "2")]
@@ -132,6 +139,11 @@ fn acknowledged_writes_survive_sigkill() {
         while let Ok(line) = rx.try_recv() {
             record(&mut acked, round, &line);
         }
+        let compressed_segments = std::fs::read_dir(dir.path().join("commitlog"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("CommitLog-2-"))
+            .count();
+        assert_eq!(compressed_segments > 0, round % 4 >= 2, "round {round}: compressed segments on disk");
         verify_round(dir.path(), t, round, &acked);
     }
     verify_everything(dir.path(), t, &acked);
@@ -150,7 +162,7 @@ fn record(acked: &mut HashMap<(u64, u64), Option<u64>>, round: u64, line: &str) 
 
 fn verify_round(dir: &std::path::Path, t: TableId, round: u64, acked: &HashMap<(u64, u64), Option<u64>>) {
     // No background compaction while the directory is inspected.
-    let mut o = crash_options(dir, false);
+    let mut o = crash_options(dir, false, false);
     o.concurrent_compactors = 0;
     let engine = Engine::open(o).unwrap();
     if let Some(s) = engine.sstables(t).unwrap().first() {
@@ -187,7 +199,7 @@ fn verify_round(dir: &std::path::Path, t: TableId, round: u64, acked: &HashMap<(
 }
 
 fn verify_everything(dir: &std::path::Path, t: TableId, acked: &HashMap<(u64, u64), Option<u64>>) {
-    let engine = Engine::open(crash_options(dir, false)).unwrap();
+    let engine = Engine::open(crash_options(dir, false, false)).unwrap();
     let cmd = ScanCommand {
         table: t,
         start: ScanStart::TokenInclusive(Token::MIN),
