@@ -41,7 +41,7 @@ use crate::ids::{Generation, TableId};
 use crate::partition::{DecoratedKey, PartitionHeader};
 use crate::row::Row;
 use crate::sstable::index::IndexEntry;
-use crate::sstable::{bloom_hash, Descriptor, RowCursor, SsTable, SsTableRows, SsTableWriter};
+use crate::sstable::{bloom_hash, Descriptor, RowCursor, SsTable, SsTableRows, SsTableWriter, WriterOptions};
 use crate::table::Table;
 use crate::txnlog::TxnLog;
 
@@ -662,7 +662,7 @@ fn commit_swap(
 /// One input's position in the merge.
 struct Input {
     sstable: Arc<SsTable>,
-    head: Option<(IndexEntry, usize)>,
+    head: Option<(IndexEntry, crate::sstable::index::IndexCursor)>,
     last: Option<RowCursor>,
 }
 
@@ -727,6 +727,9 @@ fn merge(
         cursors.push(Input { sstable: Arc::clone(s), head: s.entry_at(offset)?, last: None });
     }
     let mut writer: Option<SsTableWriter> = None;
+    let mut writer_options = table.writer_options();
+    writer_options.timestamp_base =
+        inputs.iter().map(|s| s.stats().min_timestamp).min().filter(|m| *m != i64::MAX).unwrap_or(0);
     let stopped = || Error::CompactionStopped { keyspace: table.keyspace.clone(), table: table.name.clone() };
     loop {
         if running.cancel.load(Ordering::Relaxed) || inner.closed.load(Ordering::Acquire) {
@@ -812,7 +815,7 @@ fn merge(
             if row.is_empty() {
                 continue;
             }
-            let w = open_writer(table, txn, &mut writer)?;
+            let w = open_writer(table, &writer_options, txn, &mut writer)?;
             if !begun {
                 w.begin_partition(&key, &out_header)?;
                 begun = true;
@@ -820,7 +823,7 @@ fn merge(
             w.add_row(&row)?;
         }
         if !begun && !out_header.is_empty() {
-            open_writer(table, txn, &mut writer)?.begin_partition(&key, &out_header)?;
+            open_writer(table, &writer_options, txn, &mut writer)?.begin_partition(&key, &out_header)?;
             begun = true;
         }
         if begun {
@@ -846,6 +849,7 @@ fn merge(
 
 fn open_writer<'a>(
     table: &Table,
+    options: &WriterOptions,
     txn: &mut TxnLog,
     writer: &'a mut Option<SsTableWriter>,
 ) -> Result<&'a mut SsTableWriter> {
@@ -853,7 +857,7 @@ fn open_writer<'a>(
         let generation = table.allocate_generation();
         txn.add(generation)?;
         let desc = Descriptor { dir: table.dir.clone(), generation };
-        *writer = Some(SsTableWriter::create(desc, table.writer_options())?);
+        *writer = Some(SsTableWriter::create(desc, options.clone())?);
     }
     writer.as_mut().ok_or(Error::Closed)
 }

@@ -1051,7 +1051,9 @@ fn write_sstable(
         return Ok(None);
     }
     let desc = Descriptor { dir: table.dir.clone(), generation: table.allocate_generation() };
-    let mut writer = SsTableWriter::create(desc.clone(), table.writer_options())?;
+    let mut options = table.writer_options();
+    options.timestamp_base = Some(memtable.min_timestamp()).filter(|m| *m != i64::MAX).unwrap_or(0);
+    let mut writer = SsTableWriter::create(desc.clone(), options)?;
     let empty = PartitionHeader::default();
     let mut open: Option<DecoratedKey> = None;
     memtable.for_each_entry(|dk, entry| {

@@ -262,7 +262,7 @@ enum KeyCursor {
     },
     Sst {
         sstable: Arc<SsTable>,
-        head: Option<(crate::sstable::index::IndexEntry, usize)>,
+        head: Option<(crate::sstable::index::IndexEntry, crate::sstable::index::IndexCursor)>,
         last: Option<RowCursor>,
     },
 }

@@ -132,6 +132,7 @@ impl TableOptions {
             chunk_size: self.chunk_size,
             row_index_block_bytes: self.row_index_block_bytes,
             bloom_fp_chance: self.bloom_fp_chance,
+            timestamp_base: 0,
         }
     }
 

@@ -1,7 +1,18 @@
-//! Checked-in format fixtures: commit log segments (versions 1 and 2, compressed) and SSTables.
-//! Tests read them back, and check that today's writer produces the same bytes, so any format
-//! change is a conscious act: bump the version, keep reading the old one, regenerate with
+//! Checked-in format fixtures: commit log segments and SSTables. Tests read them back, and check
+//! that today's writer produces the same bytes, so any format change is a conscious act: bump
+//! the version, keep reading the old one, regenerate with
 //! `cargo test -p sibyl-engine --test fixtures -- --ignored regenerate_fixtures`.
+//!
+//! | fixture | what it holds |
+//! | --- | --- |
+//! | `commitlog-v1/` | segment version 1, mutations version 1 |
+//! | `commitlog-v2/` | segment version 2 (lz4), mutations version 1 |
+//! | `commitlog-v3/` | segment version 1, mutations version 3 (row encoding 2): written today |
+//! | `commitlog-v4/` | segment version 2 (lz4), mutations version 3: written today |
+//! | `sstable-v1/` | every component at version 1 |
+//! | `sstable-v2/` | Statistics.db version 2 |
+//! | `sstable-v3/` | also Index.db version 2 |
+//! | `sstable-v4/` | also Data.db version 2 (row encoding 2): written today |
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly on any error")]
 
@@ -75,7 +86,7 @@ fn compressible_mutations() -> Vec<Mutation> {
 }
 
 /// Writes a compressed commit log (`commitlog_compression`) of `compressible_mutations` into
-/// `dir/commitlog-v2/`.
+/// `dir/commitlog-v4/`.
 fn generate_compressed_log(dir: &Path) {
     let work = tempfile::tempdir().unwrap();
     let mut o = options(work.path());
@@ -87,16 +98,15 @@ fn generate_compressed_log(dir: &Path) {
         engine.apply(m).unwrap();
     }
     drop(engine);
-    let log_dir = dir.join("commitlog-v2");
+    let log_dir = dir.join("commitlog-v4");
     std::fs::create_dir_all(&log_dir).unwrap();
     let data = std::fs::read(work.path().join("commitlog").join("CommitLog-2-1.log")).unwrap();
     let end = data.iter().rposition(|b| *b != 0).unwrap() + 1;
     std::fs::write(log_dir.join("CommitLog-2-1.log"), &data[..end]).unwrap();
 }
 
-/// Writes the fixtures into `dir`: `commitlog-v1/`, `commitlog-v2/` and `sstable-v3/` (Index.db
-/// version 2; `sstable-v2/` has Index.db version 1 and Statistics.db version 2, `sstable-v1/`
-/// both at version 1).
+/// Writes today's fixtures into `dir`: `commitlog-v3/`, `commitlog-v4/` and `sstable-v4/` (see
+/// the module docs for the older ones, which stay as they were written).
 fn generate(dir: &Path) {
     generate_compressed_log(dir);
     let work = tempfile::tempdir().unwrap();
@@ -112,8 +122,8 @@ fn generate(dir: &Path) {
     drop(sstable);
     engine.close().unwrap();
     drop(engine);
-    let log_dir = dir.join("commitlog-v1");
-    let sst_dir = dir.join("sstable-v3");
+    let log_dir = dir.join("commitlog-v3");
+    let sst_dir = dir.join("sstable-v4");
     std::fs::create_dir_all(&log_dir).unwrap();
     std::fs::create_dir_all(&sst_dir).unwrap();
     let seg = work.path().join("commitlog").join("CommitLog-1-1.log");
@@ -132,31 +142,67 @@ fn regenerate_fixtures() {
     generate(&fixture_dir());
 }
 
-#[test]
-fn commit_log_fixture_replays_the_known_mutations() {
+/// Replays a fixture log; returns its mutations and the version byte of each payload.
+fn replay_fixture(sub: &str) -> (Vec<Mutation>, Vec<u8>) {
     let mut got = Vec::new();
-    let report = replay(&fixture_dir().join("commitlog-v1"), false, |_, payload| {
+    let mut versions = Vec::new();
+    let report = replay(&fixture_dir().join(sub), false, |_, payload| {
+        versions.push(payload[0]);
         got.push(Mutation::decode(payload).map_err(|e| RecordError::Undecodable(e.to_string()))?);
         Ok(())
     })
     .unwrap();
     assert_eq!(report.torn_tail, None);
-    assert_eq!(got, mutations());
+    (got, versions)
+}
+
+#[test]
+fn commit_log_fixture_replays_the_known_mutations() {
+    for (sub, version) in
+        [("commitlog-v1", 1), ("commitlog-v3", sibyl_engine::serialization::MUTATION_VERSION)]
+    {
+        let (got, versions) = replay_fixture(sub);
+        assert_eq!(got, mutations(), "{sub}");
+        assert!(versions.iter().all(|v| *v == version), "{sub}: mutation versions {versions:?}");
+    }
 }
 
 #[test]
 fn compressed_commit_log_fixture_replays_the_known_mutations() {
-    let mut got = Vec::new();
-    replay(&fixture_dir().join("commitlog-v2"), false, |_, payload| {
-        got.push(Mutation::decode(payload).map_err(|e| RecordError::Undecodable(e.to_string()))?);
-        Ok(())
-    })
-    .unwrap();
-    assert_eq!(got, compressible_mutations());
-    let data = std::fs::read(fixture_dir().join("commitlog-v2/CommitLog-2-1.log")).unwrap();
-    assert_eq!(data[4], 2, "segment format version 2");
-    let twice = b"compressible compressible ";
-    assert!(data.windows(twice.len()).all(|w| w != twice), "the long value is stored compressed");
+    for (sub, version) in
+        [("commitlog-v2", 1), ("commitlog-v4", sibyl_engine::serialization::MUTATION_VERSION)]
+    {
+        let (got, versions) = replay_fixture(sub);
+        assert_eq!(got, compressible_mutations(), "{sub}");
+        assert!(versions.iter().all(|v| *v == version), "{sub}: mutation versions {versions:?}");
+        let data = std::fs::read(fixture_dir().join(sub).join("CommitLog-2-1.log")).unwrap();
+        assert_eq!(data[4], 2, "segment format version 2");
+        let twice = b"compressible compressible ";
+        assert!(data.windows(twice.len()).all(|w| w != twice), "the long value is stored compressed");
+    }
+}
+
+/// The same mutations take fewer bytes in today's commit log (row encoding 2) than in the
+/// version 1 fixture, and fewer in today's SSTable (row encoding 2, Index.db version 3) than in
+/// `sstable-v3`.
+#[test]
+fn todays_formats_are_smaller_than_the_older_ones() {
+    let len = |p: &str| std::fs::metadata(fixture_dir().join(p)).unwrap().len();
+    let (v1, v3) = (len("commitlog-v1/CommitLog-1-1.log"), len("commitlog-v3/CommitLog-1-1.log"));
+    assert!(v3 < v1, "commit log: {v3} bytes against {v1}");
+    let data = |sub: &str| {
+        let s =
+            SsTable::open(Descriptor { dir: fixture_dir().join(sub), generation: Generation(1) }).unwrap();
+        s.stats().uncompressed_bytes
+    };
+    let (old, new) = (data("sstable-v3"), data("sstable-v4"));
+    assert!(new < old, "data stream: {new} bytes against {old}");
+    let data_file = std::fs::read(fixture_dir().join("sstable-v4/sib1-1-Data.db")).unwrap();
+    assert_eq!(&data_file[..5], b"SBLD\x02", "Data.db version 2");
+    let (old, new) = (len("sstable-v3/sib1-1-Index.db"), len("sstable-v4/sib1-1-Index.db"));
+    assert!(new < old, "Index.db: {new} bytes against {old}");
+    let index_file = std::fs::read(fixture_dir().join("sstable-v4/sib1-1-Index.db")).unwrap();
+    assert_eq!(&index_file[..5], b"SBLI\x03", "Index.db version 3");
 }
 
 /// `Statistics.db` version 2 added the live-data flag and the tombstone and cell histograms;
@@ -171,6 +217,9 @@ fn sstable_statistics_v2_fixture_has_its_histograms_and_v1_reads_conservatively(
     let v2 = open("sstable-v2");
     let v3 = open("sstable-v3");
     assert_eq!(v3.keys().unwrap(), v2.keys().unwrap(), "Index.db v2 gives the same keys and tokens");
+    let v4 = open("sstable-v4");
+    assert_eq!(v4.keys().unwrap(), v2.keys().unwrap());
+    assert_eq!(v4.stats().droppable_tombstones(u32::MAX), v2.stats().droppable_tombstones(u32::MAX));
     assert!(v1.stats().has_non_expiring_data && v1.stats().tombstone_drop_times.is_empty());
     assert!(v2.stats().has_non_expiring_data);
     let tombstones: u64 = v2.stats().tombstone_drop_times.iter().map(|(_, c)| c).sum();
@@ -183,7 +232,7 @@ fn sstable_statistics_v2_fixture_has_its_histograms_and_v1_reads_conservatively(
 
 #[test]
 fn sstable_fixture_reads_back_the_known_data() {
-    for sub in ["sstable-v1", "sstable-v2", "sstable-v3"] {
+    for sub in ["sstable-v1", "sstable-v2", "sstable-v3", "sstable-v4"] {
         sstable_fixture_reads_back(sub);
     }
 }
@@ -219,7 +268,7 @@ fn sstable_fixture_reads_back(sub: &str) {
 fn todays_writer_produces_the_fixture_bytes() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path());
-    for sub in ["commitlog-v1", "commitlog-v2", "sstable-v3"] {
+    for sub in ["commitlog-v3", "commitlog-v4", "sstable-v4"] {
         for e in std::fs::read_dir(fixture_dir().join(sub)).unwrap() {
             let path = e.unwrap().path();
             let fresh = dir.path().join(sub).join(path.file_name().unwrap());
@@ -291,4 +340,42 @@ fn table_meta_v2_fixture_still_decodes() {
 fn table_meta_v1_fixture_still_decodes() {
     let bytes = std::fs::read(fixture_dir().join("table-meta-v1/table.meta")).unwrap();
     assert_eq!(sibyl_engine::TableOptions::decode(&bytes).unwrap(), fixture_table_options());
+}
+
+/// An SSTable of every older format, dropped into a table directory, is served as it is and
+/// compacted into today's format with the same contents.
+#[test]
+fn older_sstables_compact_into_todays_format_with_the_same_contents() {
+    for sub in ["sstable-v1", "sstable-v2", "sstable-v3"] {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TableId(uuid::Uuid::from_u128(TABLE));
+        let table_dir = {
+            let engine = Engine::open(options(dir.path())).unwrap();
+            engine.create_table(table_options(t)).unwrap();
+            engine.close().unwrap();
+            table_options(t).dir(&dir.path().join("data"))
+        };
+        assert!(table_dir.is_dir(), "{} is the table directory", table_dir.display());
+        for e in std::fs::read_dir(fixture_dir().join(sub)).unwrap() {
+            let path = e.unwrap().path();
+            std::fs::copy(&path, table_dir.join(path.file_name().unwrap())).unwrap();
+        }
+        let engine = Engine::open(options(dir.path())).unwrap();
+        assert_eq!(engine.sstables(t).unwrap().len(), 1, "{sub} is loaded");
+        let before = scan_all(&engine, t, 2);
+        assert_eq!(before.len(), 3, "{sub}");
+        engine.apply(mutations().remove(0)).unwrap();
+        engine.flush(t).unwrap();
+        let expected = scan_all(&engine, t, 2);
+        engine.compact(t).unwrap();
+        let after = engine.sstables(t).unwrap();
+        assert_eq!(after.len(), 1, "{sub}: one SSTable after the major compaction");
+        let data = std::fs::read(after[0].descriptor().path(Component::Data)).unwrap();
+        assert_eq!(data[4], 2, "{sub}: compacted into Data.db version 2");
+        let index = std::fs::read(after[0].descriptor().path(Component::Index)).unwrap();
+        assert_eq!(index[4], 3, "{sub}: and Index.db version 3");
+        assert_eq!(scan_all(&engine, t, 2), expected, "{sub}: same contents");
+        drop(after);
+        engine.close().unwrap();
+    }
 }

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use memmap2::Mmap;
 
 use super::bloom::BloomFilter;
-use super::chunks::{ChunkMap, DATA_HEADER_BYTES, DATA_MAGIC};
+use super::chunks::{ChunkMap, DATA_HEADER_BYTES, DATA_HEADER_BYTES_V2, DATA_MAGIC, DATA_VERSION};
 use super::index::{
-    IndexEntry, HEADER_BYTES as INDEX_HEADER_BYTES, MAGIC as INDEX_MAGIC, VERSION as INDEX_VERSION,
+    IndexCursor, IndexEntry, HEADER_BYTES as INDEX_HEADER_BYTES, MAGIC as INDEX_MAGIC, TRAILER_BYTES,
+    VERSION as INDEX_VERSION,
 };
 use super::stats::Stats;
 use super::{Component, Descriptor};
@@ -23,7 +24,7 @@ use crate::codec::{DecodeError, Reader};
 use crate::error::{Error, Result};
 use crate::partition::{DecoratedKey, PartitionHeader, MAX_PARTITION_KEY_BYTES};
 use crate::row::Row;
-use crate::serialization::{decode_header, decode_row};
+use crate::serialization::{decode_header_with, decode_row_with, RowEncoding};
 
 /// Every this many index entries, one is kept in memory for binary search.
 const SUMMARY_INTERVAL: usize = 16;
@@ -38,12 +39,16 @@ pub struct SsTable {
     desc: Descriptor,
     data: Mmap,
     index: Mmap,
-    /// Format version of `Index.db` (1 stores tokens, 2 does not).
+    /// Format version of `Index.db` (1 stores tokens, 2 does not, 3 neither positions).
     index_version: u8,
+    /// Offset in `Index.db` where the entries end (before the version 3 checksum).
+    index_end: usize,
+    /// How `Data.db` encodes rows (its version 1 or 2, with its timestamp base).
+    row_encoding: RowEncoding,
     chunks: ChunkMap,
     filter: BloomFilter,
     stats: Stats,
-    summary: Vec<(DecoratedKey, usize)>,
+    summary: Vec<(DecoratedKey, IndexCursor)>,
     partition_sizes: crate::metrics::HistogramSnapshot,
     size_on_disk: u64,
     created_at_seconds: u32,
@@ -102,9 +107,21 @@ impl SsTable {
                 ),
             ));
         }
-        if &data[..4] != DATA_MAGIC || data[4] != 1 {
+        if &data[..4] != DATA_MAGIC || !(1..=DATA_VERSION).contains(&data[4]) {
             return Err(Error::corruption(&data_path, 0, "bad magic or unsupported version"));
         }
+        let row_encoding = if data[4] == 1 {
+            RowEncoding::V1
+        } else {
+            let header_end = DATA_HEADER_BYTES_V2 as usize;
+            let first_chunk = chunks.offsets.first().map_or(data.len() as u64, |o| *o);
+            if data.len() < header_end || first_chunk < DATA_HEADER_BYTES_V2 {
+                return Err(Error::corruption(&data_path, 8, "data file header cut short"));
+            }
+            let mut base = [0u8; 8];
+            base.copy_from_slice(&data[8..header_end]);
+            RowEncoding::V2 { base: i64::from_le_bytes(base) }
+        };
         let index_path = desc.path(Component::Index);
         let index = map(&index_path)?;
         if index.len() < INDEX_HEADER_BYTES
@@ -114,14 +131,33 @@ impl SsTable {
             return Err(Error::corruption(&index_path, 0, "bad magic or unsupported version"));
         }
         let index_version = index[4];
+        let index_end = if index_version >= 3 {
+            let Some(end) = index.len().checked_sub(TRAILER_BYTES).filter(|e| *e >= INDEX_HEADER_BYTES)
+            else {
+                return Err(Error::corruption(
+                    &index_path,
+                    0,
+                    "index file shorter than its header and checksum",
+                ));
+            };
+            let mut stored = [0u8; TRAILER_BYTES];
+            stored.copy_from_slice(&index[end..]);
+            if crate::codec::crc32(&index[..end]) != u32::from_le_bytes(stored) {
+                return Err(Error::corruption(&index_path, end as u64, "index checksum mismatch"));
+            }
+            end
+        } else {
+            index.len()
+        };
         let mut summary = Vec::with_capacity(stats.partition_count as usize / SUMMARY_INTERVAL + 1);
-        let mut offset = INDEX_HEADER_BYTES;
+        let mut cursor = IndexCursor { offset: INDEX_HEADER_BYTES, position: 0 };
         let mut count = 0u64;
         let mut previous: Option<DecoratedKey> = None;
         let mut partition_sizes = crate::metrics::HistogramSnapshot::default();
-        while offset < index.len() {
-            let (entry, next) = IndexEntry::decode_at(&index, index_version, offset, true)
+        while cursor.offset < index_end {
+            let (entry, next) = IndexEntry::decode_at(&index[..index_end], index_version, cursor, true)
                 .map_err(|e| Error::corruption(&index_path, e.offset as u64, e.reason))?;
+            let offset = cursor.offset;
             if previous.as_ref().is_some_and(|p| *p >= entry.key) {
                 return Err(Error::corruption(&index_path, offset as u64, "index entries out of order"));
             }
@@ -134,11 +170,22 @@ impl SsTable {
             }
             partition_sizes.record(entry.length);
             if (count as usize).is_multiple_of(SUMMARY_INTERVAL) {
-                summary.push((entry.key.clone(), offset));
+                summary.push((entry.key.clone(), cursor));
             }
             previous = Some(entry.key);
             count += 1;
-            offset = next;
+            cursor = next;
+        }
+        let offset = cursor.offset;
+        if index_version >= 3 && cursor.position != chunks.uncompressed_len {
+            return Err(Error::corruption(
+                &index_path,
+                offset as u64,
+                format!(
+                    "index entries cover {} bytes of a {}-byte data stream",
+                    cursor.position, chunks.uncompressed_len
+                ),
+            ));
         }
         if count != stats.partition_count {
             return Err(Error::corruption(
@@ -163,6 +210,8 @@ impl SsTable {
             data,
             index,
             index_version,
+            index_end,
+            row_encoding,
             chunks,
             filter,
             stats,
@@ -253,34 +302,41 @@ impl SsTable {
             return Ok(None);
         }
         // The key, if here, is between this summary entry and the next: compare keys for
-        // equality only, so Index.db version 2 (no stored tokens) needs no hashing here.
-        let mut offset = self.summary[i - 1].1;
-        let end = self.summary.get(i).map_or(self.index.len(), |(_, o)| *o);
-        while offset < end {
-            let (found, next) = IndexEntry::key_matches_at(&self.index, self.index_version, offset, &key.key)
+        // equality only, so Index.db versions 2 and 3 (no stored tokens) need no hashing here.
+        let entries = self.entries();
+        let mut cursor = self.summary[i - 1].1;
+        let end = self.summary.get(i).map_or(self.index_end, |(_, c)| c.offset);
+        while cursor.offset < end {
+            let (found, next) = IndexEntry::key_matches_at(entries, self.index_version, cursor, &key.key)
                 .map_err(|e| self.index_corruption(e))?;
             if found {
-                let (full, _) = IndexEntry::decode_at(&self.index, self.index_version, offset, false)
+                let (full, _) = IndexEntry::decode_at(entries, self.index_version, cursor, false)
                     .map_err(|e| self.index_corruption(e))?;
                 return Ok(Some(full));
             }
-            offset = next;
+            cursor = next;
         }
         Ok(None)
     }
 
-    /// Offset in `Index.db` of the first entry inside `start` (the index length if none).
-    pub fn seek(&self, start: RangeBound<&DecoratedKey>) -> Result<usize> {
+    /// The entries of `Index.db` (without the version 3 checksum).
+    fn entries(&self) -> &[u8] {
+        &self.index[..self.index_end]
+    }
+
+    /// Cursor at the first index entry inside `start` (past the last entry if none).
+    pub fn seek(&self, start: RangeBound<&DecoratedKey>) -> Result<IndexCursor> {
         let i = match start {
             RangeBound::Unbounded => 0,
             RangeBound::Included(k) | RangeBound::Excluded(k) => {
                 self.summary.partition_point(|(s, _)| s <= k).saturating_sub(1)
             }
         };
-        let Some((_, mut offset)) = self.summary.get(i).cloned() else { return Ok(self.index.len()) };
-        while offset < self.index.len() {
+        let end = IndexCursor { offset: self.index_end, position: self.chunks.uncompressed_len };
+        let Some((_, mut cursor)) = self.summary.get(i).cloned() else { return Ok(end) };
+        while cursor.offset < self.index_end {
             let (RangeBound::Included(k) | RangeBound::Excluded(k)) = start else { break };
-            let (ordering, next) = IndexEntry::compare_at(&self.index, self.index_version, offset, k)
+            let (ordering, next) = IndexEntry::compare_at(self.entries(), self.index_version, cursor, k)
                 .map_err(|e| self.index_corruption(e))?;
             let inside = match start {
                 RangeBound::Included(_) => ordering != std::cmp::Ordering::Less,
@@ -289,18 +345,18 @@ impl SsTable {
             if inside {
                 break;
             }
-            offset = next;
+            cursor = next;
         }
-        Ok(offset)
+        Ok(cursor)
     }
 
-    /// The index entry at `offset` (from [`SsTable::seek`] or a previous call) and the next
-    /// entry's offset; `None` past the last entry.
-    pub fn entry_at(&self, offset: usize) -> Result<Option<(IndexEntry, usize)>> {
-        if offset >= self.index.len() {
+    /// The index entry at `cursor` (from [`SsTable::seek`] or a previous call) and the next
+    /// entry's cursor; `None` past the last entry.
+    pub fn entry_at(&self, cursor: IndexCursor) -> Result<Option<(IndexEntry, IndexCursor)>> {
+        if cursor.offset >= self.index_end {
             return Ok(None);
         }
-        IndexEntry::decode_at(&self.index, self.index_version, offset, false)
+        IndexEntry::decode_at(self.entries(), self.index_version, cursor, false)
             .map(Some)
             .map_err(|e| self.index_corruption(e))
     }
@@ -308,12 +364,12 @@ impl SsTable {
     /// Every partition key in order (for verification and tools).
     pub fn keys(&self) -> Result<Vec<DecoratedKey>> {
         let mut out = Vec::with_capacity(self.stats.partition_count as usize);
-        let mut offset = INDEX_HEADER_BYTES;
-        while offset < self.index.len() {
-            let (e, next) = IndexEntry::decode_at(&self.index, self.index_version, offset, true)
+        let mut cursor = IndexCursor { offset: INDEX_HEADER_BYTES, position: 0 };
+        while cursor.offset < self.index_end {
+            let (e, next) = IndexEntry::decode_at(self.entries(), self.index_version, cursor, true)
                 .map_err(|e| self.index_corruption(e))?;
             out.push(e.key);
-            offset = next;
+            cursor = next;
         }
         Ok(out)
     }
@@ -363,7 +419,8 @@ impl SsTable {
         }
         let header_bytes = c.read_len_prefixed(MAX_HEADER_BYTES)?;
         let mut r = Reader::new(&header_bytes);
-        let header = decode_header(&mut r).map_err(|e| c.corruption(&e.to_string()))?;
+        let header =
+            decode_header_with(&mut r, self.row_encoding).map_err(|e| c.corruption(&e.to_string()))?;
         if !r.is_empty() {
             return Err(c.corruption("trailing bytes after the partition header"));
         }
@@ -509,7 +566,8 @@ impl DataCursor {
             return Ok(None);
         }
         let mut r = Reader::new(&bytes);
-        let row = decode_row(&mut r).map_err(|e| self.corruption(&e.to_string()))?;
+        let row =
+            decode_row_with(&mut r, self.table.row_encoding).map_err(|e| self.corruption(&e.to_string()))?;
         if !r.is_empty() {
             return Err(self.corruption("trailing bytes after a row"));
         }

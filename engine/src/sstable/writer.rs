@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 
 use super::bloom::BloomFilter;
-use super::chunks::{encode_chunk, ChunkMap, DATA_HEADER_BYTES, DATA_MAGIC};
+use super::chunks::{encode_chunk, ChunkMap, DATA_HEADER_BYTES_V2, DATA_MAGIC, DATA_VERSION};
 use super::index::{
     IndexEntry, RowIndexBlock, HEADER_BYTES as INDEX_HEADER_BYTES, MAGIC as INDEX_MAGIC,
     VERSION as INDEX_VERSION,
@@ -19,7 +19,7 @@ use crate::commitlog::{sync_dir, Position};
 use crate::error::{Error, Result};
 use crate::partition::{DecoratedKey, PartitionHeader};
 use crate::row::Row;
-use crate::serialization::{encode_header, encode_row};
+use crate::serialization::{encode_header_with, encode_row_with, RowEncoding};
 
 /// Knobs for writing.
 #[derive(Debug, Clone)]
@@ -30,11 +30,20 @@ pub struct WriterOptions {
     pub row_index_block_bytes: u32,
     /// Bloom filter false-positive chance (`bloom_filter_fp_chance`).
     pub bloom_fp_chance: f64,
+    /// Timestamps are stored as varint distances from this base: the smallest timestamp the
+    /// SSTable will hold, when known (a memtable's, a compaction's inputs'), keeps them short.
+    /// Any value is correct.
+    pub timestamp_base: i64,
 }
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions { chunk_size: 16 * 1024, row_index_block_bytes: 16 * 1024, bloom_fp_chance: 0.01 }
+        WriterOptions {
+            chunk_size: 16 * 1024,
+            row_index_block_bytes: 16 * 1024,
+            bloom_fp_chance: 0.01,
+            timestamp_base: 0,
+        }
     }
 }
 
@@ -58,6 +67,10 @@ pub struct SsTableWriter {
     stream_pos: u64,
     offsets: Vec<u64>,
     index: BufWriter<File>,
+    /// Checksum of everything written to `Index.db`, appended at the end (index version 3).
+    index_crc: crc32fast::Hasher,
+    /// Data stream position where the next partition starts: index entries do not store it.
+    next_position: u64,
     scratch: Vec<u8>,
     hashes: Vec<u64>,
     stats: Stats,
@@ -83,23 +96,30 @@ impl SsTableWriter {
         let mut index = create(desc.path(Component::Index))?;
         let data_path = desc.path(Component::Data);
         data.write_all(DATA_MAGIC)
-            .and_then(|()| data.write_all(&[1, 0, 0, 0]))
+            .and_then(|()| data.write_all(&[DATA_VERSION, 0, 0, 0]))
+            .and_then(|()| data.write_all(&options.timestamp_base.to_le_bytes()))
             .map_err(|e| Error::io(&data_path, e))?;
         let index_path = desc.path(Component::Index);
+        let mut index_crc = crc32fast::Hasher::new();
+        let index_header = [INDEX_VERSION, 0, 0, 0];
+        index_crc.update(INDEX_MAGIC);
+        index_crc.update(&index_header);
         index
             .write_all(INDEX_MAGIC)
-            .and_then(|()| index.write_all(&[INDEX_VERSION, 0, 0, 0]))
+            .and_then(|()| index.write_all(&index_header))
             .map_err(|e| Error::io(&index_path, e))?;
         debug_assert_eq!(INDEX_HEADER_BYTES, 8);
         Ok(SsTableWriter {
             desc,
             options,
             data,
-            data_file_len: DATA_HEADER_BYTES,
+            data_file_len: DATA_HEADER_BYTES_V2,
             chunk: Vec::new(),
             stream_pos: 0,
             offsets: Vec::new(),
             index,
+            index_crc,
+            next_position: 0,
             scratch: Vec::new(),
             hashes: Vec::new(),
             stats: Stats::default(),
@@ -113,6 +133,10 @@ impl SsTableWriter {
     #[must_use]
     pub fn descriptor(&self) -> &Descriptor {
         &self.desc
+    }
+
+    fn encoding(&self) -> RowEncoding {
+        RowEncoding::V2 { base: self.options.timestamp_base }
     }
 
     fn write_stream(&mut self, mut bytes: &[u8]) -> Result<()> {
@@ -205,7 +229,7 @@ impl SsTableWriter {
         buf.clear();
         put_len_prefixed(&mut buf, &key.key);
         let mut h = Vec::new();
-        encode_header(header, &mut h);
+        encode_header_with(header, self.encoding(), &mut h);
         put_len_prefixed(&mut buf, &h);
         self.write_stream(&buf)?;
         self.scratch = buf;
@@ -236,7 +260,7 @@ impl SsTableWriter {
         block.last = row.clustering.clone();
         open.last_clustering = Some(row.clustering.clone());
         let mut body = Vec::with_capacity(row.size_bytes());
-        encode_row(row, &mut body);
+        encode_row_with(row, self.encoding(), &mut body);
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         put_varint(&mut buf, body.len() as u64);
@@ -271,8 +295,11 @@ impl SsTableWriter {
         }
         open.entry.length = self.stream_pos - open.entry.position;
         self.stats.cells_per_partition.record(open.cells);
+        assert_eq!(open.entry.position, self.next_position, "partitions are contiguous in the stream");
+        self.next_position = self.stream_pos;
         let mut buf = Vec::new();
         open.entry.encode(&mut buf);
+        self.index_crc.update(&buf);
         self.index.write_all(&buf).map_err(|e| Error::io(self.desc.path(Component::Index), e))?;
         self.last_key = Some(open.entry.key);
         Ok(())
@@ -316,6 +343,10 @@ impl SsTableWriter {
         }
         let mut filter_bytes = Vec::with_capacity(filter.encoded_len());
         filter.encode(&mut filter_bytes);
+        let index_crc = std::mem::take(&mut self.index_crc).finalize();
+        self.index
+            .write_all(&index_crc.to_le_bytes())
+            .map_err(|e| Error::io(self.desc.path(Component::Index), e))?;
         for (stream, c) in [(&mut self.data, Component::Data), (&mut self.index, Component::Index)] {
             let path = self.desc.path(c);
             stream.flush().map_err(|e| Error::io(&path, e))?;
