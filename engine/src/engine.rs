@@ -448,8 +448,8 @@ impl Engine {
         let (appended, memtable_size) = {
             let view = table.view.read();
             let appended = self.inner.commit_log.append(table.id, &payload)?;
-            let added = view.memtable.apply(&dk, mutation.update);
-            self.inner.memtable_bytes.fetch_add(added, Ordering::Relaxed);
+            let delta = view.memtable.apply(&dk, mutation.update);
+            account_memory(&self.inner, delta);
             (appended, view.memtable.size_bytes())
         };
         table.counters.writes.fetch_add(1, Ordering::Relaxed);
@@ -504,8 +504,8 @@ impl Engine {
             for m in mutations {
                 let i = ids.binary_search(&m.table).map_err(|_| Error::UnknownTable(m.table))?;
                 let dk = DecoratedKey::new(m.update.key.clone());
-                let added = views[i].memtable.apply(&dk, m.update);
-                self.inner.memtable_bytes.fetch_add(added, Ordering::Relaxed);
+                let delta = views[i].memtable.apply(&dk, m.update);
+                account_memory(&self.inner, delta);
                 tables[i].counters.writes.fetch_add(1, Ordering::Relaxed);
             }
             appended
@@ -939,6 +939,15 @@ fn load_tables(data_dir: &Path, cache: &Caches) -> Result<HashMap<TableId, Arc<T
         }
     }
     Ok(out)
+}
+
+/// Adds a memtable's growth (or shrinkage) to the node-wide memtable accounting.
+fn account_memory(inner: &Inner, delta: isize) {
+    if delta >= 0 {
+        inner.memtable_bytes.fetch_add(delta.unsigned_abs(), Ordering::Relaxed);
+    } else {
+        release_memory(inner, delta.unsigned_abs());
+    }
 }
 
 fn release_memory(inner: &Inner, bytes: usize) {

@@ -88,42 +88,67 @@ impl Memtable {
         self.min_timestamp.load(Ordering::Relaxed)
     }
 
-    /// Applies an update; returns the bytes it added to the accounting.
-    pub fn apply(&self, dk: &DecoratedKey, update: PartitionUpdate) -> usize {
+    /// Applies an update; returns how much the accounting grew (negative when it shrank).
+    ///
+    /// An update merged into an existing row or header counts only the difference it makes:
+    /// the merge keeps the winning version of each cell and drops the other, so ten overwrites
+    /// of a row hold one row's memory, not ten (Cassandra's slab allocator keeps the overwritten
+    /// copies until the flush and counts them; Sibyl frees them at once and counts what it holds).
+    pub fn apply(&self, dk: &DecoratedKey, update: PartitionUpdate) -> isize {
         let min = update.rows.iter().fold(update.header.min_timestamp(), |m, r| m.min(r.min_timestamp()));
         self.min_timestamp.fetch_min(min, Ordering::Relaxed);
-        let mut added = 0;
+        let mut grew = 0usize;
+        let mut shrank = 0usize;
+        let mut count_merge = |before: usize, after: usize| {
+            if after >= before {
+                grew += after - before;
+            } else {
+                shrank += before - after;
+            }
+        };
         if !update.header.is_empty() {
-            let size = update.header.size_bytes();
             let mut slot = Some(update.header);
+            let mut inserted = 0;
             let entry = self.map.get_or_insert_with(MemKey::new(dk, Bytes::new()), || {
-                added += ENTRY_OVERHEAD_BYTES + dk.key.len();
-                Mutex::new(MemEntry::Header(slot.take().unwrap_or_default()))
+                let header = slot.take().unwrap_or_default();
+                inserted = ENTRY_OVERHEAD_BYTES + dk.key.len() + header.size_bytes();
+                Mutex::new(MemEntry::Header(header))
             });
             if let Some(header) = slot {
                 if let MemEntry::Header(h) = &mut *entry.value().lock() {
+                    let before = h.size_bytes();
                     h.merge(header);
+                    count_merge(before, h.size_bytes());
                 }
             }
-            added += size;
+            count_merge(0, inserted);
         }
         for row in update.rows {
-            let size = row.size_bytes();
             let key = MemKey::new(dk, row.clustering.clone());
             let mut slot = Some(row);
+            let mut inserted = 0;
             let entry = self.map.get_or_insert_with(key, || {
-                added += ENTRY_OVERHEAD_BYTES + dk.key.len();
-                Mutex::new(MemEntry::Row(slot.take().unwrap_or_else(|| Row::new(Bytes::new()))))
+                let row = slot.take().unwrap_or_else(|| Row::new(Bytes::new()));
+                inserted = ENTRY_OVERHEAD_BYTES + dk.key.len() + row.size_bytes();
+                Mutex::new(MemEntry::Row(row))
             });
             if let Some(row) = slot {
                 if let MemEntry::Row(r) = &mut *entry.value().lock() {
+                    let before = r.size_bytes();
                     r.merge(row);
+                    count_merge(before, r.size_bytes());
                 }
             }
-            added += size;
+            count_merge(0, inserted);
         }
-        self.size_bytes.fetch_add(added, Ordering::Relaxed);
-        added
+        if grew >= shrank {
+            self.size_bytes.fetch_add(grew - shrank, Ordering::Relaxed);
+        } else {
+            let _ = self.size_bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(shrank - grew))
+            });
+        }
+        grew as isize - shrank as isize
     }
 
     /// Approximate bytes held.
@@ -277,5 +302,48 @@ impl MemtableRows {
             self.buffer.extend(batch);
         }
         self.buffer.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::cell::{Cell, DeletionTime};
+    use crate::ids::ColumnId;
+
+    fn write(m: &Memtable, key: &DecoratedKey, column: u32, ts: i64, value: &'static [u8]) -> isize {
+        let mut row = Row::new(Bytes::from_static(b"\x38"));
+        row.add_cell(Cell::live(ColumnId(column), ts, Bytes::from_static(value)));
+        m.apply(key, PartitionUpdate::new(key.key.clone()).with_row(row))
+    }
+
+    /// The accounting follows what the memtable holds: overwrites of a row replace its cells
+    /// and count only the difference, so a hot row does not force flushes of a small memtable.
+    #[test]
+    fn overwrites_count_only_the_memory_they_add() {
+        let m = Memtable::new();
+        let key = DecoratedKey::new(Bytes::from_static(b"k"));
+        let first = write(&m, &key, 1, 1, b"0123456789");
+        assert!(first > 0);
+        assert_eq!(m.size_bytes(), first.unsigned_abs());
+        for ts in 2..12 {
+            assert_eq!(write(&m, &key, 1, ts, b"9876543210"), 0, "same-size overwrite at {ts}");
+        }
+        assert_eq!(m.size_bytes(), first.unsigned_abs());
+        assert_eq!(write(&m, &key, 1, 20, b"0123456789ABCDEFGHIJ"), 10, "a longer value grows by its length");
+        assert_eq!(write(&m, &key, 1, 21, b"x"), -19, "a shorter one shrinks");
+        assert_eq!(write(&m, &key, 1, 5, b"an older, losing write"), 0, "a losing write changes nothing");
+        let second_column = write(&m, &key, 2, 22, b"v");
+        assert!(second_column > 0, "a new cell adds");
+        let other = write(&m, &DecoratedKey::new(Bytes::from_static(b"other")), 1, 1, b"0123456789");
+        assert_eq!(other, first + 4, "a new row counts in full (entry, key, row)");
+        let mut gone = PartitionUpdate::new(key.key.clone());
+        gone.header.deletion = DeletionTime::new(30, 1);
+        let header = m.apply(&key, gone.clone());
+        assert!(header > 0);
+        assert_eq!(m.apply(&key, gone), 0, "the same partition deletion again");
+        let total: isize = [first, 10, -19, second_column, other, header].iter().sum();
+        assert_eq!(m.size_bytes(), total.unsigned_abs());
     }
 }
