@@ -47,7 +47,9 @@ pub const LIVENESS_CHECK: Duration = Duration::from_millis(200);
 /// failed to connect to the target while the target was down, still holds it down for up to a
 /// reconnect backoff after the target asks it to stream. Failing the stream at once would fail
 /// the retry the operator just started; only an up-then-down change (or the request's own
-/// timeout) fails it.
+/// timeout) fails it. Feed it this node's verdicts only (the coordinator view's live set), not
+/// other evidence such as an answered request: a stale "down" after an answered request would
+/// read as a fresh failure.
 #[derive(Debug, Default)]
 pub struct WentDown {
     seen_up: bool,
@@ -213,16 +215,17 @@ impl Inner {
         let target = request.target;
         let local = self.config.local;
         let storage = self.coordinator.storage();
-        // The target asked for this stream (or is this node), so it was up; an answered batch
-        // shows it still is, whatever this node's verdict on it says yet.
+        // Only this node's verdict on the target changing from up to down cancels the stream.
+        // The verdict may still be "down" from before the target (re)started while batches are
+        // answered; feeding an answered batch in as "up" made that stale verdict look like a
+        // fresh failure and cancelled a healthy stream (seen in CI). A target that dies while the
+        // verdict is stale fails the delivery itself: retries, then the request's timeout.
         let went_down = parking_lot::Mutex::new(WentDown::default());
         let deliver = |payload: Bytes| -> Result<(), String> {
             if target == local {
                 return streaming::receive(&self.streams, storage.as_ref(), local, &payload);
             }
-            self.request_blocking(target, verbs::STREAM_DATA, payload, STREAM_DATA_TIMEOUT)?;
-            went_down.lock().observe(true);
-            Ok(())
+            self.request_blocking(target, verbs::STREAM_DATA, payload, STREAM_DATA_TIMEOUT).map(|_| ())
         };
         let cancelled = || -> Option<String> {
             (target != local && went_down.lock().observe(self.coordinator.view().live.contains(&target)))
@@ -727,7 +730,8 @@ mod tests {
     #[test]
     fn a_node_goes_down_only_after_being_seen_up() {
         let mut w = WentDown::default();
-        // Still held down from before it (re)started: not a failure.
+        // Still held down from before it (re)started: not a failure, however long it lasts
+        // (a stream's batches may be answered meanwhile; they are not verdicts).
         assert!(!w.observe(false));
         assert!(!w.observe(false));
         assert!(!w.observe(true));
