@@ -52,9 +52,10 @@ class Launcher:
         text = ""
         for log in logs:
             plain = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())
-            # A panic's message comes before a backtrace longer than the tail: show it first.
-            for m in re.finditer(r"^.*panicked at .*$", plain, re.M):
-                text += f"--- {log}: PANIC\n" + plain[max(0, m.start() - 1500) : m.end() + 600] + "\n"
+            # A panic's message, or the error a node exited with, comes before a backtrace longer
+            # than the tail: show it first.
+            for m in re.finditer(r"^(.*panicked at .*|Error: .*)$", plain, re.M):
+                text += f"--- {log}: {m.group(0)[:200]}\n" + plain[max(0, m.start() - 1500) : m.end() + 600] + "\n"
             text += f"--- {log}\n" + plain[-3000:]
         return text
 
