@@ -25,7 +25,7 @@
 use bytes::Bytes;
 
 use crate::clustering::MAX_CLUSTERING_BYTES;
-use crate::codec::{crc32, put_len_prefixed, put_varint, DecodeError, DecodeResult, Reader};
+use crate::codec::{crc32, put_len_prefixed, put_varint, DecodeResult, Reader};
 use crate::partition::{DecoratedKey, MAX_PARTITION_KEY_BYTES};
 use crate::token::Token;
 
@@ -52,7 +52,8 @@ pub const MAX_ENTRY_BYTES: usize = 64 << 20;
 
 /// The head of a parsed index entry.
 struct ParsedHead<'a> {
-    token: Token,
+    /// The token as stored (version 1); later versions recompute it from the key on demand.
+    stored_token: Option<Token>,
     key: &'a [u8],
     position: u64,
     length: u64,
@@ -61,6 +62,14 @@ struct ParsedHead<'a> {
     /// File offset of the body, for error offsets.
     body_offset: usize,
     next: IndexCursor,
+}
+
+impl ParsedHead<'_> {
+    /// The entry's token: stored, or the key's Murmur3 hash (not computed by key comparisons
+    /// for equality, which need none).
+    fn token(&self) -> Token {
+        self.stored_token.unwrap_or_else(|| Token::of_key(self.key))
+    }
 }
 
 /// A block of rows inside a wide partition.
@@ -141,35 +150,34 @@ impl IndexEntry {
         Ok((body, start, r.position()))
     }
 
-    /// The token (stored in version 1, the key's hash otherwise), key, position and length at
-    /// the start of a body; `position` is the cursor's for version 3, which does not store it.
-    fn head<'b>(b: &mut Reader<'b>, version: u8, position: u64) -> DecodeResult<(Token, &'b [u8], u64, u64)> {
-        let (token, key) = if version == 1 {
-            let token = Token(b.i64()?);
-            (token, b.len_prefixed(MAX_PARTITION_KEY_BYTES)?)
-        } else {
-            let key = b.len_prefixed(MAX_PARTITION_KEY_BYTES)?;
-            (Token::of_key(key), key)
-        };
+    /// The stored token (version 1 only), key, position and length at the start of a body;
+    /// `position` is the cursor's for version 3, which does not store it.
+    fn head<'b>(
+        b: &mut Reader<'b>,
+        version: u8,
+        position: u64,
+    ) -> DecodeResult<(Option<Token>, &'b [u8], u64, u64)> {
+        let stored_token = if version == 1 { Some(Token(b.i64()?)) } else { None };
+        let key = b.len_prefixed(MAX_PARTITION_KEY_BYTES)?;
         let position = if version >= 3 { position } else { b.varint()? };
         let length = b.varint()?;
         if position.checked_add(length).is_none() {
             return Err(b.error("index entry position overflows"));
         }
-        Ok((token, key, position, length))
+        Ok((stored_token, key, position, length))
     }
 
     /// Parses the head of the entry at `cursor`.
     fn parse_at(index: &[u8], version: u8, cursor: IndexCursor) -> DecodeResult<ParsedHead<'_>> {
         let (body, start, next) = IndexEntry::body_at(index, version, cursor.offset)?;
         let mut rest = Reader::new(body);
-        let (token, key, position, length) =
+        let (stored_token, key, position, length) =
             Self::head(&mut rest, version, cursor.position).map_err(|mut e| {
                 e.offset += start;
                 e
             })?;
         let next = IndexCursor { offset: next, position: position + length };
-        Ok(ParsedHead { token, key, position, length, rest, body_offset: start, next })
+        Ok(ParsedHead { stored_token, key, position, length, rest, body_offset: start, next })
     }
 
     /// Compares the key of the entry at `cursor` with `key` without copying it; returns the
@@ -181,7 +189,7 @@ impl IndexEntry {
         key: &DecoratedKey,
     ) -> DecodeResult<(std::cmp::Ordering, IndexCursor)> {
         let p = Self::parse_at(index, version, cursor)?;
-        Ok((p.token.cmp(&key.token).then_with(|| p.key.cmp(&key.key[..])), p.next))
+        Ok((p.token().cmp(&key.token).then_with(|| p.key.cmp(&key.key[..])), p.next))
     }
 
     /// Whether the entry at `cursor` is the partition `key` (equal keys have equal tokens, so
@@ -192,25 +200,8 @@ impl IndexEntry {
         cursor: IndexCursor,
         key: &[u8],
     ) -> DecodeResult<(bool, IndexCursor)> {
-        let (body, start, next) = IndexEntry::body_at(index, version, cursor.offset)?;
-        let mut b = Reader::new(body);
-        let (found, position, length) = (|| -> DecodeResult<(bool, u64, u64)> {
-            if version == 1 {
-                b.i64()?;
-            }
-            let found = b.len_prefixed(MAX_PARTITION_KEY_BYTES)? == key;
-            let position = if version >= 3 { cursor.position } else { b.varint()? };
-            let length = b.varint()?;
-            Ok((found, position, length))
-        })()
-        .map_err(|mut e| {
-            e.offset += start;
-            e
-        })?;
-        let position = position
-            .checked_add(length)
-            .ok_or_else(|| DecodeError { offset: start, reason: "index entry position overflows".into() })?;
-        Ok((found, IndexCursor { offset: next, position }))
+        let p = Self::parse_at(index, version, cursor)?;
+        Ok((p.key == key, p.next))
     }
 
     /// Decodes the entry at `cursor`; returns it and the next entry's cursor. Only the token,
@@ -221,8 +212,9 @@ impl IndexEntry {
         cursor: IndexCursor,
         key_only: bool,
     ) -> DecodeResult<(IndexEntry, IndexCursor)> {
-        let ParsedHead { token, key, position, length, rest: mut b, body_offset: start, next } =
-            Self::parse_at(index, version, cursor)?;
+        let head = Self::parse_at(index, version, cursor)?;
+        let token = head.token();
+        let ParsedHead { key, position, length, rest: mut b, body_offset: start, next, .. } = head;
         let key = Bytes::copy_from_slice(key);
         let parsed = (|| -> DecodeResult<Vec<RowIndexBlock>> {
             let mut blocks = Vec::new();
