@@ -28,7 +28,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::cache::{CacheStats, Caches};
 use crate::clock::{Clock, SystemClock};
 use crate::clustering::KEY_END;
-use crate::commitlog::replay::{self, RecordError, ReplayReport};
+use crate::commitlog::replay::{self, ReplayReport};
 use crate::commitlog::{self, CommitLog, CommitLogOptions, Position, SegmentId, SyncMode};
 use crate::compactor::{self, CompactionInfo, Compactor};
 use crate::error::{Error, Result};
@@ -206,9 +206,7 @@ impl Engine {
         let report = replay::replay(
             &options.commitlog_dir,
             options.commitlog_ignore_replay_errors,
-            |pos, payload| {
-                let mutations = crate::serialization::decode_record(payload)
-                    .map_err(|e| RecordError::Undecodable(e.to_string()))?;
+            |pos, mutations| {
                 let mut applied = false;
                 for m in mutations {
                     let Some(t) = tables.get(&m.table) else {
@@ -239,6 +237,7 @@ impl Engine {
             segment_size_bytes: options.commitlog_segment_size_bytes,
             sync: options.commitlog_sync,
             compression: options.commitlog_compression,
+            timestamp_base: options.clock.now_micros(),
         };
         let old_segments = commitlog::segment::list_segments(&options.commitlog_dir)
             .map_err(|e| Error::io(&options.commitlog_dir, e))?;
@@ -441,13 +440,13 @@ impl Engine {
         let table = self.table(mutation.table)?;
         validate(&mutation)?;
         let mut payload = Vec::with_capacity(64 + mutation.update.size_bytes());
-        mutation.encode(&mut payload);
+        let base = crate::serialization::encode_update(&mutation.update, &mut payload);
         self.wait_for_compaction(&table)?;
         self.wait_for_memory()?;
         let dk = DecoratedKey::new(mutation.update.key.clone());
         let (appended, memtable_size) = {
             let view = table.view.read();
-            let appended = self.inner.commit_log.append(table.id, &payload)?;
+            let appended = self.inner.commit_log.append(table.id, base, &payload)?;
             let delta = view.memtable.apply(&dk, mutation.update);
             account_memory(&self.inner, delta);
             (appended, view.memtable.size_bytes())

@@ -111,16 +111,9 @@ impl Mutation {
         out.push(MUTATION_VERSION);
         out.extend_from_slice(self.table.as_bytes());
         put_len_prefixed(out, &self.update.key);
-        let min =
-            self.update.rows.iter().fold(self.update.header.min_timestamp(), |m, r| m.min(r.min_timestamp()));
-        let base = if min == i64::MAX { 0 } else { min };
+        let base = update_base(&self.update);
         put_timestamp(out, base, 0);
-        let encoding = RowEncoding::V2 { base };
-        encode_header_with(&self.update.header, encoding, out);
-        put_varint(out, self.update.rows.len() as u64);
-        for row in &self.update.rows {
-            encode_row_with(row, encoding, out);
-        }
+        encode_update_rows(&self.update, base, out);
     }
 
     /// Encodes the mutation at version 1 (what older commit logs, hints and peers hold).
@@ -148,17 +141,62 @@ impl Mutation {
         let key = Bytes::copy_from_slice(r.len_prefixed(MAX_PARTITION_KEY_BYTES)?);
         let encoding =
             if version == 1 { RowEncoding::V1 } else { RowEncoding::V2 { base: read_timestamp(&mut r, 0)? } };
-        let header = decode_header_with(&mut r, encoding)?;
-        let n = r.count(2)?;
-        let mut rows = Vec::with_capacity(n);
-        for _ in 0..n {
-            rows.push(decode_row_with(&mut r, encoding)?);
-        }
-        if !r.is_empty() {
-            return Err(r.error("trailing bytes after mutation"));
-        }
-        Ok(Mutation { table, update: PartitionUpdate { key, header, rows } })
+        Ok(Mutation { table, update: decode_update_rows(&mut r, key, encoding)? })
     }
+}
+
+/// The timestamp an update's encoding 2 is relative to: its smallest (0 if it has none).
+#[must_use]
+pub fn update_base(update: &PartitionUpdate) -> i64 {
+    let min = update.rows.iter().fold(update.header.min_timestamp(), |m, r| m.min(r.min_timestamp()));
+    if min == i64::MAX {
+        0
+    } else {
+        min
+    }
+}
+
+fn encode_update_rows(update: &PartitionUpdate, base: i64, out: &mut Vec<u8>) {
+    let encoding = RowEncoding::V2 { base };
+    encode_header_with(&update.header, encoding, out);
+    put_varint(out, update.rows.len() as u64);
+    for row in &update.rows {
+        encode_row_with(row, encoding, out);
+    }
+}
+
+fn decode_update_rows(
+    r: &mut Reader<'_>,
+    key: Bytes,
+    encoding: RowEncoding,
+) -> DecodeResult<PartitionUpdate> {
+    let header = decode_header_with(r, encoding)?;
+    let n = r.count(2)?;
+    let mut rows = Vec::with_capacity(n);
+    for _ in 0..n {
+        rows.push(decode_row_with(r, encoding)?);
+    }
+    if !r.is_empty() {
+        return Err(r.error("trailing bytes after mutation"));
+    }
+    Ok(PartitionUpdate { key, header, rows })
+}
+
+/// Encodes a partition update without its table and base, as a commit log `update` record
+/// carries it (`partition_key:lenbytes | header2 | row_count varint | row2*`), relative to
+/// [`update_base`], which it returns.
+pub fn encode_update(update: &PartitionUpdate, out: &mut Vec<u8>) -> i64 {
+    put_len_prefixed(out, &update.key);
+    let base = update_base(update);
+    encode_update_rows(update, base, out);
+    base
+}
+
+/// Decodes what [`encode_update`] wrote, given its base; never panics on any input.
+pub fn decode_update(bytes: &[u8], base: i64) -> DecodeResult<PartitionUpdate> {
+    let mut r = Reader::new(bytes);
+    let key = Bytes::copy_from_slice(r.len_prefixed(MAX_PARTITION_KEY_BYTES)?);
+    decode_update_rows(&mut r, key, RowEncoding::V2 { base })
 }
 
 /// Encodes several mutations as one commit log record: replay applies all of them or, if the

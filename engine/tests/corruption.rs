@@ -46,8 +46,9 @@ fn replay_bytes(segment_bytes: &[u8], name: &str) -> Result<Vec<(Bytes, String)>
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(name), segment_bytes).unwrap();
     let mut out = Vec::new();
-    replay(dir.path(), false, |_, payload| {
-        let m = Mutation::decode(payload).map_err(|e| RecordError::Undecodable(e.to_string()))?;
+    replay(dir.path(), false, |_, mutations| {
+        let [m]: [Mutation; 1] =
+            mutations.try_into().map_err(|_| RecordError::Undecodable("not one mutation".into()))?;
         let v = m.update.rows[0].cells.iter().find(|c| c.column == ColumnId(1)).unwrap().value.clone();
         out.push((m.update.key, String::from_utf8(v.to_vec()).unwrap()));
         Ok(())

@@ -7,8 +7,10 @@
 //! | --- | --- |
 //! | `commitlog-v1/` | segment version 1, mutations version 1 |
 //! | `commitlog-v2/` | segment version 2 (lz4), mutations version 1 |
-//! | `commitlog-v3/` | segment version 1, mutations version 3 (row encoding 2): written today |
-//! | `commitlog-v4/` | segment version 2 (lz4), mutations version 3: written today |
+//! | `commitlog-v3/` | segment version 1, mutations version 3 (row encoding 2) |
+//! | `commitlog-v4/` | segment version 2 (lz4), mutations version 3 |
+//! | `commitlog-v5/` | segment version 3 (table ordinals, varint framing): written today |
+//! | `commitlog-v6/` | segment version 3 with `commitlog_compression`: written today |
 //! | `sstable-v1/` | every component at version 1 |
 //! | `sstable-v2/` | Statistics.db version 2 |
 //! | `sstable-v3/` | also Index.db version 2 |
@@ -23,7 +25,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use common::*;
-use sibyl_engine::commitlog::replay::{replay, RecordError};
+use sibyl_engine::commitlog::replay::replay;
 use sibyl_engine::commitlog::{Position, SegmentId};
 use sibyl_engine::partition::RangeTombstone;
 use sibyl_engine::read::{read_partition, Sources};
@@ -86,7 +88,7 @@ fn compressible_mutations() -> Vec<Mutation> {
 }
 
 /// Writes a compressed commit log (`commitlog_compression`) of `compressible_mutations` into
-/// `dir/commitlog-v4/`.
+/// `dir/commitlog-v6/`.
 fn generate_compressed_log(dir: &Path) {
     let work = tempfile::tempdir().unwrap();
     let mut o = options(work.path());
@@ -98,14 +100,14 @@ fn generate_compressed_log(dir: &Path) {
         engine.apply(m).unwrap();
     }
     drop(engine);
-    let log_dir = dir.join("commitlog-v4");
+    let log_dir = dir.join("commitlog-v6");
     std::fs::create_dir_all(&log_dir).unwrap();
-    let data = std::fs::read(work.path().join("commitlog").join("CommitLog-2-1.log")).unwrap();
+    let data = std::fs::read(work.path().join("commitlog").join("CommitLog-3-1.log")).unwrap();
     let end = data.iter().rposition(|b| *b != 0).unwrap() + 1;
-    std::fs::write(log_dir.join("CommitLog-2-1.log"), &data[..end]).unwrap();
+    std::fs::write(log_dir.join("CommitLog-3-1.log"), &data[..end]).unwrap();
 }
 
-/// Writes today's fixtures into `dir`: `commitlog-v3/`, `commitlog-v4/` and `sstable-v4/` (see
+/// Writes today's fixtures into `dir`: `commitlog-v5/`, `commitlog-v6/` and `sstable-v4/` (see
 /// the module docs for the older ones, which stay as they were written).
 fn generate(dir: &Path) {
     generate_compressed_log(dir);
@@ -122,14 +124,14 @@ fn generate(dir: &Path) {
     drop(sstable);
     engine.close().unwrap();
     drop(engine);
-    let log_dir = dir.join("commitlog-v3");
+    let log_dir = dir.join("commitlog-v5");
     let sst_dir = dir.join("sstable-v4");
     std::fs::create_dir_all(&log_dir).unwrap();
-    std::fs::create_dir_all(&sst_dir).unwrap();
-    let seg = work.path().join("commitlog").join("CommitLog-1-1.log");
+    let seg = work.path().join("commitlog").join("CommitLog-3-1.log");
     let data = std::fs::read(&seg).unwrap();
     let end = data.iter().rposition(|b| *b != 0).unwrap() + 1;
-    std::fs::write(log_dir.join("CommitLog-1-1.log"), &data[..end]).unwrap();
+    std::fs::write(log_dir.join("CommitLog-3-1.log"), &data[..end]).unwrap();
+    std::fs::create_dir_all(&sst_dir).unwrap();
     for c in Component::ALL {
         let src = desc.path(c);
         std::fs::copy(&src, sst_dir.join(src.file_name().unwrap())).unwrap();
@@ -142,44 +144,88 @@ fn regenerate_fixtures() {
     generate(&fixture_dir());
 }
 
-/// Replays a fixture log; returns its mutations and the version byte of each payload.
-fn replay_fixture(sub: &str) -> (Vec<Mutation>, Vec<u8>) {
+/// Replays a fixture log; returns its mutations.
+fn replay_fixture(sub: &str) -> Vec<Mutation> {
     let mut got = Vec::new();
-    let mut versions = Vec::new();
-    let report = replay(&fixture_dir().join(sub), false, |_, payload| {
-        versions.push(payload[0]);
-        got.push(Mutation::decode(payload).map_err(|e| RecordError::Undecodable(e.to_string()))?);
+    let report = replay(&fixture_dir().join(sub), false, |_, mutations| {
+        got.extend(mutations);
         Ok(())
     })
     .unwrap();
     assert_eq!(report.torn_tail, None);
-    (got, versions)
+    got
+}
+
+/// The single segment file of a fixture log, and its bytes.
+fn fixture_segment(sub: &str) -> (String, Vec<u8>) {
+    let dir = fixture_dir().join(sub);
+    let path = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    (path.file_name().unwrap().to_str().unwrap().to_string(), std::fs::read(path).unwrap())
 }
 
 #[test]
 fn commit_log_fixture_replays_the_known_mutations() {
-    for (sub, version) in
-        [("commitlog-v1", 1), ("commitlog-v3", sibyl_engine::serialization::MUTATION_VERSION)]
-    {
-        let (got, versions) = replay_fixture(sub);
-        assert_eq!(got, mutations(), "{sub}");
-        assert!(versions.iter().all(|v| *v == version), "{sub}: mutation versions {versions:?}");
+    // (fixture, segment version, first byte of a mutation record's payload or body)
+    for (sub, segment, first) in [("commitlog-v1", 1, 1), ("commitlog-v3", 1, 3), ("commitlog-v5", 3, 4)] {
+        assert_eq!(replay_fixture(sub), mutations(), "{sub}");
+        let (name, data) = fixture_segment(sub);
+        assert_eq!(name, format!("CommitLog-{segment}-1.log"));
+        assert_eq!(data[4], segment, "{sub}: segment version");
+        let header = if segment == 3 { 28 } else { 20 };
+        let frame = if segment == 3 { 3 } else { 8 };
+        assert_eq!(data[header + frame], first, "{sub}: first record");
     }
 }
 
 #[test]
 fn compressed_commit_log_fixture_replays_the_known_mutations() {
-    for (sub, version) in
-        [("commitlog-v2", 1), ("commitlog-v4", sibyl_engine::serialization::MUTATION_VERSION)]
-    {
-        let (got, versions) = replay_fixture(sub);
-        assert_eq!(got, compressible_mutations(), "{sub}");
-        assert!(versions.iter().all(|v| *v == version), "{sub}: mutation versions {versions:?}");
-        let data = std::fs::read(fixture_dir().join(sub).join("CommitLog-2-1.log")).unwrap();
-        assert_eq!(data[4], 2, "segment format version 2");
+    for (sub, segment) in [("commitlog-v2", 2), ("commitlog-v4", 2), ("commitlog-v6", 3)] {
+        assert_eq!(replay_fixture(sub), compressible_mutations(), "{sub}");
+        let (name, data) = fixture_segment(sub);
+        assert_eq!(name, format!("CommitLog-{segment}-1.log"));
+        assert_eq!(data[4], segment, "{sub}: segment version");
         let twice = b"compressible compressible ";
         assert!(data.windows(twice.len()).all(|w| w != twice), "the long value is stored compressed");
     }
+}
+
+/// Development builds between mutation version 3 and segment version 3 wrote version 3
+/// mutations that lz4 could not shrink into version 2 segments as they were, so their first
+/// byte (3) looked like the compressed-payload marker. Replay reads them as mutations when they
+/// do not inflate.
+#[test]
+fn version_2_segments_replay_uncompressed_version_3_mutations() {
+    use sibyl_engine::commitlog::segment::{encode_legacy_header, encode_record};
+    let dir = tempfile::tempdir().unwrap();
+    let t = TableId::random();
+    let mut data = encode_legacy_header(2, SegmentId(1)).to_vec();
+    let written: Vec<Mutation> = (0..3u64)
+        .map(|i| {
+            let mut row = Row::new(ck(i as i64));
+            row.add_cell(Cell::live(
+                ColumnId(1),
+                1_700_000_000_000_000 + i as i64,
+                Bytes::from(format!("q7#Zp{i}")),
+            ));
+            Mutation { table: t, update: PartitionUpdate::new(pk(i)).with_row(row) }
+        })
+        .collect();
+    for m in &written {
+        let mut payload = Vec::new();
+        m.encode(&mut payload);
+        assert_eq!(payload[0], 3);
+        encode_record(&payload, &mut data);
+    }
+    data.extend_from_slice(&[0u8; 64]);
+    std::fs::write(dir.path().join("CommitLog-2-1.log"), &data).unwrap();
+    let mut got = Vec::new();
+    let report = replay(dir.path(), false, |_, m| {
+        got.extend(m);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(report.skipped, vec![]);
+    assert_eq!(got, written);
 }
 
 /// The same mutations take fewer bytes in today's commit log (row encoding 2) than in the
@@ -190,6 +236,10 @@ fn todays_formats_are_smaller_than_the_older_ones() {
     let len = |p: &str| std::fs::metadata(fixture_dir().join(p)).unwrap().len();
     let (v1, v3) = (len("commitlog-v1/CommitLog-1-1.log"), len("commitlog-v3/CommitLog-1-1.log"));
     assert!(v3 < v1, "commit log: {v3} bytes against {v1}");
+    let v5 = len("commitlog-v5/CommitLog-3-1.log");
+    assert!(v5 < v3, "commit log: {v5} bytes against {v3}");
+    let (v4, v6) = (len("commitlog-v4/CommitLog-2-1.log"), len("commitlog-v6/CommitLog-3-1.log"));
+    assert!(v6 < v4, "compressed commit log: {v6} bytes against {v4}");
     let data = |sub: &str| {
         let s =
             SsTable::open(Descriptor { dir: fixture_dir().join(sub), generation: Generation(1) }).unwrap();
@@ -268,7 +318,7 @@ fn sstable_fixture_reads_back(sub: &str) {
 fn todays_writer_produces_the_fixture_bytes() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path());
-    for sub in ["commitlog-v3", "commitlog-v4", "sstable-v4"] {
+    for sub in ["commitlog-v5", "commitlog-v6", "sstable-v4"] {
         for e in std::fs::read_dir(fixture_dir().join(sub)).unwrap() {
             let path = e.unwrap().path();
             let fresh = dir.path().join(sub).join(path.file_name().unwrap());

@@ -1,7 +1,7 @@
 //! The commit log: one append-only log shared by every table, cut into fixed-size segments.
 //!
-//! A write appends its encoded [`Mutation`](crate::Mutation) as one CRC-framed record (see
-//! [`segment`]) with a positioned `write` into the page cache, so a killed process loses
+//! A write appends its encoded partition update as one CRC-framed record (see [`segment`];
+//! the first record of a table in a segment is preceded by a small record naming the table) with a positioned `write` into the page cache, so a killed process loses
 //! nothing; durability against power loss comes from the sync thread's `fdatasync`:
 //!
 //! * `periodic`: writes are acknowledged at once, the sync thread syncs every `period`;
@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -67,9 +67,11 @@ pub struct CommitLogOptions {
     pub segment_size_bytes: u32,
     /// Sync mode (`commitlog_sync`).
     pub sync: SyncMode,
-    /// lz4-compress each record that it shrinks (`commitlog_compression: LZ4Compressor`); new
-    /// segments are then written as format version 2.
+    /// lz4-compress each record that it shrinks (`commitlog_compression: LZ4Compressor`).
     pub compression: bool,
+    /// Timestamp base of the first segment: a write timestamp the first writes are likely near
+    /// (the engine passes its clock's time). Later segments take the last write's.
+    pub timestamp_base: i64,
 }
 
 impl CommitLogOptions {
@@ -77,16 +79,6 @@ impl CommitLogOptions {
     #[must_use]
     pub fn max_record_bytes(&self) -> usize {
         (self.segment_size_bytes as usize - segment::HEADER_BYTES) / 2
-    }
-
-    /// The format version of the segments this log writes.
-    #[must_use]
-    pub fn segment_version(&self) -> u8 {
-        if self.compression {
-            segment::VERSION_COMPRESSED
-        } else {
-            segment::VERSION
-        }
     }
 }
 
@@ -106,6 +98,10 @@ struct Segment {
     file: Arc<File>,
     /// Per table: end offset of the last record written for it.
     dirty: HashMap<TableId, u32>,
+    /// Per table: the ordinal its `define` record gave it in this segment.
+    ordinals: HashMap<TableId, u32>,
+    /// Update timestamps are stored relative to this (from the header).
+    timestamp_base: i64,
 }
 
 #[derive(Debug)]
@@ -118,6 +114,8 @@ struct State {
     unsynced: Vec<Arc<File>>,
     written: Position,
     frame: Vec<u8>,
+    /// Scratch for record heads.
+    head: Vec<u8>,
     /// The next segment, created ahead of time by the allocator thread so that a writer that
     /// fills the active segment does not stall every writer on file creation and fsyncs.
     spare: Option<Segment>,
@@ -144,6 +142,8 @@ struct Shared {
     spare_needed: Condvar,
     /// Wakes a writer waiting for the spare segment.
     spare_ready: Condvar,
+    /// The base of the last update appended: the next segment's timestamp base.
+    recent_timestamp: AtomicI64,
 }
 
 /// The commit log writer. Cheap to share behind an `Arc`.
@@ -162,7 +162,8 @@ impl CommitLog {
     pub fn open(options: CommitLogOptions, first_segment: SegmentId) -> Result<CommitLog> {
         assert!(options.segment_size_bytes as usize > segment::HEADER_BYTES * 4, "segment too small");
         std::fs::create_dir_all(&options.dir).map_err(|e| Error::io(&options.dir, e))?;
-        let active = create_segment(&options, first_segment)?;
+        let timestamp_base = options.timestamp_base;
+        let active = create_segment(&options, first_segment, timestamp_base)?;
         let start = Position { segment: first_segment, offset: segment::HEADER_BYTES as u32 };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -172,6 +173,7 @@ impl CommitLog {
                 unsynced: Vec::new(),
                 written: start,
                 frame: Vec::new(),
+                head: Vec::new(),
                 spare: None,
                 spare_error: None,
             }),
@@ -183,6 +185,7 @@ impl CommitLog {
             shutdown: AtomicBool::new(false),
             spare_needed: Condvar::new(),
             spare_ready: Condvar::new(),
+            recent_timestamp: AtomicI64::new(timestamp_base),
         });
         let log = CommitLog { shared: Arc::clone(&shared), threads: Mutex::new(Vec::new()) };
         for (name, body) in
@@ -204,42 +207,90 @@ impl CommitLog {
         &self.shared.options
     }
 
-    /// Appends one record for `table`. Does not wait for durability: see [`Self::wait_durable`].
-    pub fn append(&self, table: TableId, payload: &[u8]) -> Result<Appended> {
-        self.append_for(&[table], payload)
-    }
-
-    /// Appends one record that holds writes to several tables (a logged batch): every table
-    /// keeps the segment until it is flushed past the record.
-    pub fn append_for(&self, tables: &[TableId], payload: &[u8]) -> Result<Appended> {
-        self.check_poisoned()?;
-        let max = self.shared.options.max_record_bytes();
-        if payload.is_empty() || payload.len() > max {
-            return Err(Error::InvalidRequest(format!(
-                "mutation of {} bytes is larger than the maximum of {max} bytes (half of commitlog_segment_size)",
-                payload.len()
-            )));
-        }
+    /// Appends one partition update of `table` (`update` as [`crate::serialization::encode_update`]
+    /// wrote it, relative to `base`). Does not wait for durability: see [`Self::wait_durable`].
+    pub fn append(&self, table: TableId, base: i64, update: &[u8]) -> Result<Appended> {
+        self.check_record(update.len())?;
         // Compressed outside the lock, so writers compress in parallel.
-        let compressed = if self.shared.options.compression { segment::deflate(payload) } else { None };
-        let payload = compressed.as_deref().unwrap_or(payload);
-        let frame_len = (payload.len() + segment::FRAME_OVERHEAD) as u32;
+        let compressed = if self.shared.options.compression { segment::deflate(update) } else { None };
+        let content = compressed.as_deref().unwrap_or(update);
+        self.shared.recent_timestamp.store(base, Ordering::Relaxed);
+        // Room for a define record and the update's head, whatever the segment holds.
+        let worst = segment::frame_len(1 + 5 + 16) + segment::frame_len(1 + 5 + 10 + content.len());
         let mut st = self.shared.state.lock();
-        if st.offset + frame_len > self.shared.options.segment_size_bytes {
+        if st.offset as usize + worst > self.shared.options.segment_size_bytes as usize {
             self.roll(&mut st)?;
         }
-        let State { frame, active, offset, .. } = &mut *st;
+        let State { frame, head, active, .. } = &mut *st;
         frame.clear();
-        segment::encode_record(payload, frame);
-        let start = Position { segment: active.id, offset: *offset };
+        let next = active.ordinals.len() as u32;
+        let ordinal = *active.ordinals.entry(table).or_insert_with(|| {
+            head.clear();
+            segment::encode_define(next, table, head);
+            segment::encode_frame(&[head], frame);
+            next
+        });
+        let define_len = frame.len() as u32;
+        head.clear();
+        segment::encode_update_head(
+            ordinal,
+            base.wrapping_sub(active.timestamp_base),
+            compressed.is_some(),
+            head,
+        );
+        segment::encode_frame(&[head, content], frame);
+        self.write(&mut st, &[table], define_len)
+    }
+
+    /// Appends one record that holds writes to several tables (a logged batch), as a payload
+    /// that names its tables: every table keeps the segment until it is flushed past the record.
+    pub fn append_for(&self, tables: &[TableId], payload: &[u8]) -> Result<Appended> {
+        self.check_record(payload.len())?;
+        let compressed = if self.shared.options.compression { segment::deflate(payload) } else { None };
+        let (k, content) = match &compressed {
+            Some(c) => (segment::kind::PLAIN | segment::kind::COMPRESSED, &c[..]),
+            None => (segment::kind::PLAIN, payload),
+        };
+        let mut st = self.shared.state.lock();
+        if st.offset as usize + segment::frame_len(1 + content.len())
+            > self.shared.options.segment_size_bytes as usize
+        {
+            self.roll(&mut st)?;
+        }
+        st.frame.clear();
+        let State { frame, .. } = &mut *st;
+        segment::encode_frame(&[&[k], content], frame);
+        self.write(&mut st, tables, 0)
+    }
+
+    fn check_record(&self, len: usize) -> Result<()> {
+        self.check_poisoned()?;
+        let max = self.shared.options.max_record_bytes();
+        if len == 0 || len > max {
+            return Err(Error::InvalidRequest(format!(
+                "mutation of {len} bytes is larger than the maximum of {max} bytes (half of commitlog_segment_size)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes the frames in `st.frame` at the end of the active segment; the record for `tables`
+    /// starts `skip` bytes into them (after a define record).
+    fn write(
+        &self,
+        st: &mut parking_lot::MutexGuard<'_, State>,
+        tables: &[TableId],
+        skip: u32,
+    ) -> Result<Appended> {
+        let State { frame, active, offset, .. } = &mut **st;
         active.file.write_all_at(frame, u64::from(*offset)).map_err(|e| Error::io(&active.path, e))?;
-        *offset += frame_len;
+        let start = Position { segment: active.id, offset: *offset + skip };
+        *offset += frame.len() as u32;
         let end = Position { segment: active.id, offset: *offset };
         for table in tables {
             active.dirty.insert(*table, end.offset);
         }
         st.written = end;
-        drop(st);
         if !matches!(self.shared.options.sync, SyncMode::Periodic { .. }) {
             self.shared.pending.notify_one();
         }
@@ -501,7 +552,7 @@ fn allocate_loop(shared: &Shared) {
             // While there is no spare the active segment cannot change, so this id is free.
             SegmentId(st.active.id.0 + 1)
         };
-        let created = create_segment(&shared.options, id);
+        let created = create_segment(&shared.options, id, shared.recent_timestamp.load(Ordering::Relaxed));
         let mut st = shared.state.lock();
         match created {
             Ok(seg) => st.spare = Some(seg),
@@ -514,9 +565,9 @@ fn allocate_loop(shared: &Shared) {
     }
 }
 
-fn create_segment(options: &CommitLogOptions, id: SegmentId) -> Result<Segment> {
-    let (dir, size, version) = (&options.dir, options.segment_size_bytes, options.segment_version());
-    let path = dir.join(segment::file_name(version, id));
+fn create_segment(options: &CommitLogOptions, id: SegmentId, timestamp_base: i64) -> Result<Segment> {
+    let (dir, size) = (&options.dir, options.segment_size_bytes);
+    let path = dir.join(segment::file_name(segment::VERSION, id));
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -527,10 +578,17 @@ fn create_segment(options: &CommitLogOptions, id: SegmentId) -> Result<Segment> 
     if rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, u64::from(size)).is_err() {
         file.set_len(u64::from(size)).map_err(|e| Error::io(&path, e))?;
     }
-    file.write_all_at(&segment::encode_header(version, id), 0).map_err(|e| Error::io(&path, e))?;
+    file.write_all_at(&segment::encode_header(id, timestamp_base), 0).map_err(|e| Error::io(&path, e))?;
     file.sync_all().map_err(|e| Error::io(&path, e))?;
     sync_dir(dir)?;
-    Ok(Segment { id, path, file: Arc::new(file), dirty: HashMap::new() })
+    Ok(Segment {
+        id,
+        path,
+        file: Arc::new(file),
+        dirty: HashMap::new(),
+        ordinals: HashMap::new(),
+        timestamp_base,
+    })
 }
 
 /// fsyncs a directory so entries created or renamed in it survive a crash.

@@ -13,8 +13,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::segment::{self, Frame, Position, SegmentId};
+use std::collections::HashMap;
+
+use super::segment::{self, Body, Frame, Position, SegmentId};
 use crate::error::{Error, Result};
+use crate::ids::TableId;
+use crate::serialization::{decode_record, decode_update, Mutation};
 
 /// What replay found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -40,11 +44,50 @@ pub enum RecordError {
     Fatal(Error),
 }
 
-/// Replays every segment in `dir` through `apply`.
+/// What the records of one segment have defined so far.
+struct SegmentState {
+    version: u8,
+    timestamp_base: i64,
+    tables: HashMap<u32, TableId>,
+}
+
+impl SegmentState {
+    /// Decodes one record into the mutations it holds (none for a `define` record).
+    fn decode(&mut self, payload: &[u8], max_payload: usize) -> std::result::Result<Vec<Mutation>, String> {
+        if self.version < segment::VERSION {
+            return match segment::inflate_legacy(self.version, payload, max_payload) {
+                Ok(p) => decode_record(&p).map_err(|e| e.to_string()),
+                // Development builds wrote uncompressed version 3 mutations into version 2
+                // segments; their first byte is the compressed marker.
+                Err(inflate_error) => decode_record(payload).map_err(|_| inflate_error),
+            };
+        }
+        match segment::parse_body(payload, max_payload)? {
+            Body::Define { ordinal, table } => match self.tables.insert(ordinal, table) {
+                Some(other) if other != table => {
+                    Err(format!("table ordinal {ordinal} defined twice ({other} and {table})"))
+                }
+                _ => Ok(Vec::new()),
+            },
+            Body::Update { ordinal, base_delta, content } => {
+                let table = *self.tables.get(&ordinal).ok_or_else(|| {
+                    format!("record refers to table ordinal {ordinal}, which no earlier record of the segment defines (its definition was damaged)")
+                })?;
+                let update = decode_update(&content, self.timestamp_base.wrapping_add(base_delta))
+                    .map_err(|e| e.to_string())?;
+                Ok(vec![Mutation { table, update }])
+            }
+            Body::Plain(content) => decode_record(&content).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Replays every segment in `dir` through `apply`, decoding each record into the mutations it
+/// holds.
 pub fn replay(
     dir: &Path,
     ignore_errors: bool,
-    mut apply: impl FnMut(Position, &[u8]) -> std::result::Result<(), RecordError>,
+    mut apply: impl FnMut(Position, Vec<Mutation>) -> std::result::Result<(), RecordError>,
 ) -> Result<ReplayReport> {
     let mut report = ReplayReport::default();
     if !dir.exists() {
@@ -57,7 +100,7 @@ pub fn replay(
     let mut last_with_records = 0;
     for (i, (_, path)) in segments.iter().enumerate().rev() {
         let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        if segment::find_next_valid_record(&data, 0, data.len()).is_some() {
+        if holds_records(&data) {
             last_with_records = i;
             break;
         }
@@ -67,10 +110,10 @@ pub fn replay(
         report.segments += 1;
         report.last_segment = Some(id);
         let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let version = match segment::check_header(&data, id) {
-            Ok(version) => version,
+        let (version, timestamp_base) = match segment::check_header(&data, id) {
+            Ok(header) => header,
             Err(reason) => {
-                let records_follow = segment::find_next_valid_record(&data, 0, data.len()).is_some();
+                let records_follow = holds_records(&data);
                 if newest && !records_follow {
                     // The node died while creating this segment: no record was ever written to it.
                     tracing::warn!(file = %path.display(), %reason, "newest commit log segment has an incomplete header and no records; ignoring it");
@@ -82,11 +125,14 @@ pub fn replay(
             }
         };
         let max_payload = data.len();
-        let mut offset = segment::HEADER_BYTES;
+        let mut state = SegmentState { version, timestamp_base, tables: HashMap::new() };
+        let mut offset = segment::header_bytes(version);
         loop {
-            match segment::read_frame(&data, offset, max_payload) {
+            match segment::read_frame(&data, offset, max_payload, version) {
                 Frame::End => {
-                    if let Some(next) = segment::find_next_valid_record(&data, offset + 1, max_payload) {
+                    if let Some(next) =
+                        segment::find_next_valid_record(&data, offset + 1, max_payload, version)
+                    {
                         let reason = "zeroed bytes in the middle of the segment, valid records follow";
                         damaged(&mut report, ignore_errors, &path, offset as u64, reason.into())?;
                         offset = next;
@@ -96,11 +142,14 @@ pub fn replay(
                 }
                 Frame::Record { payload, next } => {
                     let pos = Position { segment: id, offset: offset as u32 };
-                    let applied = segment::inflate(version, payload, max_payload)
-                        .map_err(RecordError::Undecodable)
-                        .and_then(|payload| apply(pos, &payload));
+                    let applied = match state.decode(payload, max_payload) {
+                        Ok(mutations) if mutations.is_empty() => Ok(false),
+                        Ok(mutations) => apply(pos, mutations).map(|()| true),
+                        Err(reason) => Err(RecordError::Undecodable(reason)),
+                    };
                     match applied {
-                        Ok(()) => report.records += 1,
+                        Ok(true) => report.records += 1,
+                        Ok(false) => {}
                         Err(RecordError::Fatal(e)) => return Err(e),
                         Err(RecordError::Undecodable(reason)) => {
                             damaged(&mut report, ignore_errors, &path, offset as u64, reason)?;
@@ -109,7 +158,7 @@ pub fn replay(
                     offset = next;
                 }
                 Frame::Bad { reason } => {
-                    match segment::find_next_valid_record(&data, offset + 1, max_payload) {
+                    match segment::find_next_valid_record(&data, offset + 1, max_payload, version) {
                         None if newest => {
                             let dropped = data[offset..].iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
                             tracing::warn!(
@@ -133,6 +182,14 @@ pub fn replay(
         }
     }
     Ok(report)
+}
+
+/// Whether a segment's bytes hold any valid record, whatever its (possibly damaged) header says
+/// its version is.
+fn holds_records(data: &[u8]) -> bool {
+    [segment::VERSION, segment::VERSION_1]
+        .into_iter()
+        .any(|v| segment::find_next_valid_record(data, 0, data.len(), v).is_some())
 }
 
 fn damaged(report: &mut ReplayReport, ignore: bool, path: &Path, offset: u64, reason: String) -> Result<()> {

@@ -114,3 +114,24 @@ pub fn scan_all_at(engine: &Engine, table: TableId, page: usize, now: u32) -> Ve
     }
     all
 }
+
+/// Records in the version 3 commit log segments of `commitlog_dir`: (stored as they are, stored
+/// lz4-compressed). Define records are not counted.
+pub fn commit_log_records(commitlog_dir: &Path) -> (usize, usize) {
+    use sibyl_engine::commitlog::segment::{self, kind, Frame};
+    let (mut plain, mut compressed) = (0, 0);
+    for (id, path) in segment::list_segments(commitlog_dir).unwrap() {
+        let data = std::fs::read(path).unwrap();
+        let Ok((version, _)) = segment::check_header(&data, id) else { continue };
+        let mut offset = segment::header_bytes(version);
+        while let Frame::Record { payload, next } = segment::read_frame(&data, offset, data.len(), version) {
+            match payload[0] {
+                kind::DEFINE => {}
+                k if k & kind::COMPRESSED != 0 => compressed += 1,
+                _ => plain += 1,
+            }
+            offset = next;
+        }
+    }
+    (plain, compressed)
+}
