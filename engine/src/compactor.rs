@@ -724,7 +724,9 @@ fn merge(
     let mut cursors = Vec::with_capacity(inputs.len());
     for s in inputs {
         let offset = s.seek(RangeBound::Unbounded)?;
-        cursors.push(Input { sstable: Arc::clone(s), head: s.entry_at(offset)?, last: None });
+        let mut last = None;
+        let head = s.entry_at(offset, &mut last, false)?;
+        cursors.push(Input { sstable: Arc::clone(s), head, last });
     }
     let mut writer: Option<SsTableWriter> = None;
     let mut writer_options = table.writer_options();
@@ -747,7 +749,7 @@ fn merge(
                     if c.head.as_ref().is_some_and(|(e, _)| e.key == key) {
                         if let Some((entry, next)) = c.head.take() {
                             consumed += entry.length;
-                            c.head = c.sstable.entry_at(next)?;
+                            c.head = c.sstable.entry_at(next, &mut c.last, false)?;
                         }
                     }
                 }
@@ -768,7 +770,7 @@ fn merge(
             header.merge(h);
             consumed += entry.length;
             rows.push(SsTableRows::new(cursor, entry, Slice::all(), false));
-            c.head = c.sstable.entry_at(next)?;
+            c.head = c.sstable.entry_at(next, &mut c.last, false)?;
         }
         let mut purger = Purger { table, inputs, gc_before, key: key.clone(), max_purgeable: None };
         header.purge_shadowed();

@@ -301,7 +301,7 @@ impl KeyCursor {
                 let (entry, next) = head.take().expect("take is called on a cursor with a head");
                 let (h, cursor) = sstable.read_header_after(&entry, last.as_ref())?;
                 *last = Some(cursor.clone());
-                *head = sstable.entry_at(next)?;
+                *head = sstable.entry_at(next, last, true)?;
                 Ok((sstable.stats().max_timestamp, Some(h), Found::Sst(entry, cursor)))
             }
         }
@@ -338,7 +338,9 @@ pub fn scan(sources: &Sources, cmd: &ScanCommand) -> Result<Vec<PartitionData>> 
             continue;
         }
         let offset = s.seek(start_key.as_ref())?;
-        cursors.push(KeyCursor::Sst { sstable: Arc::clone(s), head: s.entry_at(offset)?, last: None });
+        let mut last = None;
+        let head = s.entry_at(offset, &mut last, true)?;
+        cursors.push(KeyCursor::Sst { sstable: Arc::clone(s), head, last });
     }
     let mut out = Vec::new();
     let mut rows_left = cmd.row_limit;

@@ -14,7 +14,8 @@
 //! | `sstable-v1/` | every component at version 1 |
 //! | `sstable-v2/` | Statistics.db version 2 |
 //! | `sstable-v3/` | also Index.db version 2 |
-//! | `sstable-v4/` | also Data.db version 2 (row encoding 2): written today |
+//! | `sstable-v4/` | also Data.db version 2 (row encoding 2) and Index.db version 3 |
+//! | `sstable-v5/` | also Index.db version 4 (sparse) and Statistics.db version 3: written today |
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly on any error")]
 
@@ -107,7 +108,7 @@ fn generate_compressed_log(dir: &Path) {
     std::fs::write(log_dir.join("CommitLog-3-1.log"), &data[..end]).unwrap();
 }
 
-/// Writes today's fixtures into `dir`: `commitlog-v5/`, `commitlog-v6/` and `sstable-v4/` (see
+/// Writes today's fixtures into `dir`: `commitlog-v5/`, `commitlog-v6/` and `sstable-v5/` (see
 /// the module docs for the older ones, which stay as they were written).
 fn generate(dir: &Path) {
     generate_compressed_log(dir);
@@ -125,7 +126,7 @@ fn generate(dir: &Path) {
     engine.close().unwrap();
     drop(engine);
     let log_dir = dir.join("commitlog-v5");
-    let sst_dir = dir.join("sstable-v4");
+    let sst_dir = dir.join("sstable-v5");
     std::fs::create_dir_all(&log_dir).unwrap();
     let seg = work.path().join("commitlog").join("CommitLog-3-1.log");
     let data = std::fs::read(&seg).unwrap();
@@ -228,9 +229,9 @@ fn version_2_segments_replay_uncompressed_version_3_mutations() {
     assert_eq!(got, written);
 }
 
-/// The same mutations take fewer bytes in today's commit log (row encoding 2) than in the
-/// version 1 fixture, and fewer in today's SSTable (row encoding 2, Index.db version 3) than in
-/// `sstable-v3`.
+/// The same mutations take fewer bytes in today's commit log (segment version 3) than in the
+/// older fixtures, and fewer in today's SSTable (row encoding 2, sparse Index.db version 4) than
+/// in `sstable-v3` and `sstable-v4`.
 #[test]
 fn todays_formats_are_smaller_than_the_older_ones() {
     let len = |p: &str| std::fs::metadata(fixture_dir().join(p)).unwrap().len();
@@ -253,6 +254,9 @@ fn todays_formats_are_smaller_than_the_older_ones() {
     assert!(new < old, "Index.db: {new} bytes against {old}");
     let index_file = std::fs::read(fixture_dir().join("sstable-v4/sib1-1-Index.db")).unwrap();
     assert_eq!(&index_file[..5], b"SBLI\x03", "Index.db version 3");
+    let (old, new) = (len("sstable-v4/sib1-1-Index.db"), len("sstable-v5/sib1-1-Index.db"));
+    assert!(new < old, "Index.db: {new} bytes against {old}");
+    assert_eq!(data("sstable-v5"), data("sstable-v4"), "the same data stream");
 }
 
 /// `Statistics.db` version 2 added the live-data flag and the tombstone and cell histograms;
@@ -261,7 +265,9 @@ fn todays_formats_are_smaller_than_the_older_ones() {
 #[test]
 fn sstable_statistics_v2_fixture_has_its_histograms_and_v1_reads_conservatively() {
     let open = |sub: &str| {
-        SsTable::open(Descriptor { dir: fixture_dir().join(sub), generation: Generation(1) }).unwrap()
+        Arc::new(
+            SsTable::open(Descriptor { dir: fixture_dir().join(sub), generation: Generation(1) }).unwrap(),
+        )
     };
     let v1 = open("sstable-v1");
     let v2 = open("sstable-v2");
@@ -269,6 +275,10 @@ fn sstable_statistics_v2_fixture_has_its_histograms_and_v1_reads_conservatively(
     assert_eq!(v3.keys().unwrap(), v2.keys().unwrap(), "Index.db v2 gives the same keys and tokens");
     let v4 = open("sstable-v4");
     assert_eq!(v4.keys().unwrap(), v2.keys().unwrap());
+    let v5 = open("sstable-v5");
+    assert_eq!(v5.keys().unwrap(), v2.keys().unwrap(), "keys read from the data past the sparse index");
+    assert_eq!(v5.partition_sizes(), v4.partition_sizes(), "sizes from the statistics");
+    assert_eq!(v5.stats().partition_count, 3);
     assert_eq!(v4.stats().droppable_tombstones(u32::MAX), v2.stats().droppable_tombstones(u32::MAX));
     assert!(v1.stats().has_non_expiring_data && v1.stats().tombstone_drop_times.is_empty());
     assert!(v2.stats().has_non_expiring_data);
@@ -282,7 +292,7 @@ fn sstable_statistics_v2_fixture_has_its_histograms_and_v1_reads_conservatively(
 
 #[test]
 fn sstable_fixture_reads_back_the_known_data() {
-    for sub in ["sstable-v1", "sstable-v2", "sstable-v3", "sstable-v4"] {
+    for sub in ["sstable-v1", "sstable-v2", "sstable-v3", "sstable-v4", "sstable-v5"] {
         sstable_fixture_reads_back(sub);
     }
 }
@@ -318,7 +328,7 @@ fn sstable_fixture_reads_back(sub: &str) {
 fn todays_writer_produces_the_fixture_bytes() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path());
-    for sub in ["commitlog-v5", "commitlog-v6", "sstable-v4"] {
+    for sub in ["commitlog-v5", "commitlog-v6", "sstable-v5"] {
         for e in std::fs::read_dir(fixture_dir().join(sub)).unwrap() {
             let path = e.unwrap().path();
             let fresh = dir.path().join(sub).join(path.file_name().unwrap());
@@ -396,7 +406,7 @@ fn table_meta_v1_fixture_still_decodes() {
 /// compacted into today's format with the same contents.
 #[test]
 fn older_sstables_compact_into_todays_format_with_the_same_contents() {
-    for sub in ["sstable-v1", "sstable-v2", "sstable-v3"] {
+    for sub in ["sstable-v1", "sstable-v2", "sstable-v3", "sstable-v4"] {
         let dir = tempfile::tempdir().unwrap();
         let t = TableId(uuid::Uuid::from_u128(TABLE));
         let table_dir = {
@@ -423,7 +433,7 @@ fn older_sstables_compact_into_todays_format_with_the_same_contents() {
         let data = std::fs::read(after[0].descriptor().path(Component::Data)).unwrap();
         assert_eq!(data[4], 2, "{sub}: compacted into Data.db version 2");
         let index = std::fs::read(after[0].descriptor().path(Component::Index)).unwrap();
-        assert_eq!(index[4], 3, "{sub}: and Index.db version 3");
+        assert_eq!(index[4], 4, "{sub}: and Index.db version 4");
         assert_eq!(scan_all(&engine, t, 2), expected, "{sub}: same contents");
         drop(after);
         engine.close().unwrap();
@@ -440,6 +450,7 @@ fn each_sstable_fixture_keeps_its_component_versions() {
         ("sstable-v2", [("Data.db", 1), ("Index.db", 1), ("Statistics.db", 2)]),
         ("sstable-v3", [("Data.db", 1), ("Index.db", 2), ("Statistics.db", 2)]),
         ("sstable-v4", [("Data.db", 2), ("Index.db", 3), ("Statistics.db", 2)]),
+        ("sstable-v5", [("Data.db", 2), ("Index.db", 4), ("Statistics.db", 3)]),
     ];
     for (sub, components) in expected {
         for (component, version) in components {

@@ -1,12 +1,17 @@
-//! `Index.db`: one entry per partition, in partition order, each locating the partition in the
-//! data stream and, for wide partitions, indexing its rows in blocks.
+//! `Index.db`: entries in partition order, each locating a partition in the data stream and,
+//! for wide partitions, indexing its rows in blocks. Versions 1 to 3 have one entry per
+//! partition; version 4 (written today) is sparse: it indexes the first partition that starts
+//! in each chunk of the data stream and every partition with a row index, and a lookup scans
+//! the partitions of one chunk in the data to find the others.
 //!
 //! ```text
-//! Index.db := magic "SBLI" | version u8 (1, 2 or 3) | reserved [0;3] | entry*
-//!             | [crc32 u32le of everything before (version 3)]
+//! Index.db := magic "SBLI" | version u8 (1 to 4) | reserved [0;3] | entry*
+//!             | [crc32 u32le of everything before (versions 3 and 4)]
 //! entry    := len u32le | crc32 u32le of body | body                     (version 1)
 //!           | len varint | crc32 u32le of body | body                    (version 2)
 //!           | key:lenbytes | data_length varint | block_count varint | block*   (version 3)
+//!           | token i64le | key:lenbytes | data_position varint | data_length varint
+//!             | block_count varint | block*                                        (version 4)
 //! body     := [token i64le] | key:lenbytes | data_position varint | data_length varint
 //!             | block_count varint | block*          (the token in version 1 only)
 //! block    := first_clustering:lenbytes | last_clustering:lenbytes | offset varint | width varint
@@ -31,18 +36,19 @@ use crate::token::Token;
 
 /// Magic of the index file.
 pub const MAGIC: &[u8; 4] = b"SBLI";
-/// The index format written today (see the module docs); versions 1 and 2 are still read.
-pub const VERSION: u8 = 3;
-/// Bytes after the last entry in version 3 (the file checksum).
+/// The index format written today (see the module docs); versions 1 to 3 are still read.
+pub const VERSION: u8 = 4;
+/// Bytes after the last entry in versions 3 and 4 (the file checksum).
 pub const TRAILER_BYTES: usize = 4;
 
-/// Where the next entry of an index is: its offset in the file and, for version 3 whose entries
-/// do not store it, the position of its partition in the data stream.
+/// Where a walk over an SSTable's partitions is: the data stream position of the next
+/// partition, and the file offset of the first index entry at or after it (in the dense versions
+/// 1 to 3 that entry is the partition's own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexCursor {
-    /// Offset of the entry in `Index.db`.
+    /// Offset of the next index entry in `Index.db`.
     pub offset: usize,
-    /// Data stream position of the entry's partition (version 3; recomputed for older ones).
+    /// Data stream position of the next partition.
     pub position: u64,
 }
 /// Bytes before the first entry.
@@ -99,9 +105,11 @@ pub struct IndexEntry {
 }
 
 impl IndexEntry {
-    /// Appends the entry (format [`VERSION`]; the position is implied by the entries before).
+    /// Appends the entry (format [`VERSION`]).
     pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key.token.0.to_le_bytes());
         put_len_prefixed(out, &self.key.key);
+        put_varint(out, self.position);
         put_varint(out, self.length);
         put_varint(out, self.blocks.len() as u64);
         for b in &self.blocks {
@@ -119,7 +127,13 @@ impl IndexEntry {
         if version >= 3 {
             let mut r = Reader::new(index);
             r.bytes(offset)?;
+            if version >= 4 {
+                r.i64()?;
+            }
             r.len_prefixed(MAX_PARTITION_KEY_BYTES)?;
+            if version >= 4 {
+                r.varint()?;
+            }
             r.varint()?;
             let n = r.count(4)?;
             for _ in 0..n {
@@ -150,16 +164,16 @@ impl IndexEntry {
         Ok((body, start, r.position()))
     }
 
-    /// The stored token (version 1 only), key, position and length at the start of a body;
+    /// The stored token (versions 1 and 4), key, position and length at the start of a body;
     /// `position` is the cursor's for version 3, which does not store it.
     fn head<'b>(
         b: &mut Reader<'b>,
         version: u8,
         position: u64,
     ) -> DecodeResult<(Option<Token>, &'b [u8], u64, u64)> {
-        let stored_token = if version == 1 { Some(Token(b.i64()?)) } else { None };
+        let stored_token = if version == 1 || version >= 4 { Some(Token(b.i64()?)) } else { None };
         let key = b.len_prefixed(MAX_PARTITION_KEY_BYTES)?;
-        let position = if version >= 3 { position } else { b.varint()? };
+        let position = if version == 3 { position } else { b.varint()? };
         let length = b.varint()?;
         if position.checked_add(length).is_none() {
             return Err(b.error("index entry position overflows"));
@@ -190,6 +204,17 @@ impl IndexEntry {
     ) -> DecodeResult<(std::cmp::Ordering, IndexCursor)> {
         let p = Self::parse_at(index, version, cursor)?;
         Ok((p.token().cmp(&key.token).then_with(|| p.key.cmp(&key.key[..])), p.next))
+    }
+
+    /// The data stream position and length of the partition of the entry at `cursor`, and the
+    /// cursor after the entry.
+    pub fn extent_at(
+        index: &[u8],
+        version: u8,
+        cursor: IndexCursor,
+    ) -> DecodeResult<(u64, u64, IndexCursor)> {
+        let p = Self::parse_at(index, version, cursor)?;
+        Ok((p.position, p.length, p.next))
     }
 
     /// Whether the entry at `cursor` is the partition `key` (equal keys have equal tokens, so

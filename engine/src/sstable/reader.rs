@@ -39,7 +39,8 @@ pub struct SsTable {
     desc: Descriptor,
     data: Mmap,
     index: Mmap,
-    /// Format version of `Index.db` (1 stores tokens, 2 does not, 3 neither positions).
+    /// Format version of `Index.db` (1 stores tokens, 2 does not, 3 neither positions, 4 is
+    /// sparse and stores both).
     index_version: u8,
     /// Offset in `Index.db` where the entries end (before the version 3 checksum).
     index_end: usize,
@@ -149,6 +150,7 @@ impl SsTable {
         } else {
             index.len()
         };
+        let sparse = index_version >= 4;
         let mut summary = Vec::with_capacity(stats.partition_count as usize / SUMMARY_INTERVAL + 1);
         let mut cursor = IndexCursor { offset: INDEX_HEADER_BYTES, position: 0 };
         let mut count = 0u64;
@@ -158,26 +160,46 @@ impl SsTable {
             let (entry, next) = IndexEntry::decode_at(&index[..index_end], index_version, cursor, true)
                 .map_err(|e| Error::corruption(&index_path, e.offset as u64, e.reason))?;
             let offset = cursor.offset;
+            let bad = |reason: &str| Err(Error::corruption(&index_path, offset as u64, reason.to_string()));
             if previous.as_ref().is_some_and(|p| *p >= entry.key) {
-                return Err(Error::corruption(&index_path, offset as u64, "index entries out of order"));
+                return bad("index entries out of order");
             }
             if entry.position.checked_add(entry.length).is_none_or(|end| end > chunks.uncompressed_len) {
-                return Err(Error::corruption(
-                    &index_path,
-                    offset as u64,
-                    "index entry points past the data",
-                ));
+                return bad("index entry points past the data");
             }
-            partition_sizes.record(entry.length);
+            if sparse {
+                // Entries are sparse: each starts at or after the end of the one before (the
+                // first at the start of the stream), and stores the token of its key.
+                if entry.position < cursor.position || (count == 0 && entry.position != 0) {
+                    return bad("index entry overlaps the partition before it");
+                }
+                if entry.key.token != crate::token::Token::of_key(&entry.key.key) {
+                    return bad("index entry token is not its key's");
+                }
+            } else {
+                partition_sizes.record(entry.length);
+            }
             if (count as usize).is_multiple_of(SUMMARY_INTERVAL) {
-                summary.push((entry.key.clone(), cursor));
+                summary.push((entry.key.clone(), IndexCursor { offset, position: entry.position }));
             }
             previous = Some(entry.key);
             count += 1;
             cursor = next;
         }
         let offset = cursor.offset;
-        if index_version >= 3 && cursor.position != chunks.uncompressed_len {
+        if sparse {
+            partition_sizes = stats.partition_sizes.clone();
+            if count > stats.partition_count || (count == 0 && chunks.uncompressed_len > 0) {
+                return Err(Error::corruption(
+                    &index_path,
+                    offset as u64,
+                    format!(
+                        "index holds {count} entries for {} partitions in a {}-byte data stream",
+                        stats.partition_count, chunks.uncompressed_len
+                    ),
+                ));
+            }
+        } else if index_version == 3 && cursor.position != chunks.uncompressed_len {
             return Err(Error::corruption(
                 &index_path,
                 offset as u64,
@@ -187,7 +209,7 @@ impl SsTable {
                 ),
             ));
         }
-        if count != stats.partition_count {
+        if !sparse && count != stats.partition_count {
             return Err(Error::corruption(
                 &index_path,
                 offset as u64,
@@ -280,7 +302,7 @@ impl SsTable {
     }
 
     /// Finds a partition's index entry (through the key cache when it is attached).
-    pub fn find(&self, key: &DecoratedKey) -> Result<Option<IndexEntry>> {
+    pub fn find(self: &Arc<Self>, key: &DecoratedKey) -> Result<Option<IndexEntry>> {
         let Some((caches, id)) = self.cache.get().filter(|(c, _)| c.keys.is_enabled()) else {
             return self.find_in_index(key);
         };
@@ -295,79 +317,183 @@ impl SsTable {
     }
 
     /// Finds a partition's index entry: the summary, then at most `SUMMARY_INTERVAL` entries
-    /// of `Index.db`.
-    fn find_in_index(&self, key: &DecoratedKey) -> Result<Option<IndexEntry>> {
+    /// of `Index.db`, then (a sparse index) the partitions of the data stream between the last
+    /// entry before the key and the next one, usually one chunk.
+    fn find_in_index(self: &Arc<Self>, key: &DecoratedKey) -> Result<Option<IndexEntry>> {
         let i = self.summary.partition_point(|(k, _)| k <= key);
         if i == 0 {
             return Ok(None);
         }
-        // The key, if here, is between this summary entry and the next: compare keys for
-        // equality only, so Index.db versions 2 and 3 (no stored tokens) need no hashing here.
         let entries = self.entries();
         let mut cursor = self.summary[i - 1].1;
         let end = self.summary.get(i).map_or(self.index_end, |(_, c)| c.offset);
-        while cursor.offset < end {
-            let (found, next) = IndexEntry::key_matches_at(entries, self.index_version, cursor, &key.key)
-                .map_err(|e| self.index_corruption(e))?;
-            if found {
-                let (full, _) = IndexEntry::decode_at(entries, self.index_version, cursor, false)
+        if self.index_version < 4 {
+            // Dense: the key, if here, has an entry between this summary entry and the next.
+            // Compare keys for equality only, so versions 2 and 3 (no stored tokens) need no
+            // hashing here.
+            while cursor.offset < end {
+                let (found, next) = IndexEntry::key_matches_at(entries, self.index_version, cursor, &key.key)
                     .map_err(|e| self.index_corruption(e))?;
-                return Ok(Some(full));
+                if found {
+                    return self.entry_here(cursor).map(Some);
+                }
+                cursor = next;
+            }
+            return Ok(None);
+        }
+        // The last entry at or before the key (the summary entry is one; entries store tokens,
+        // so this hashes nothing).
+        let mut before = cursor;
+        while cursor.offset < end {
+            let (ordering, next) = IndexEntry::compare_at(entries, self.index_version, cursor, key)
+                .map_err(|e| self.index_corruption(e))?;
+            match ordering {
+                std::cmp::Ordering::Equal => return self.entry_here(cursor).map(Some),
+                std::cmp::Ordering::Greater => break,
+                std::cmp::Ordering::Less => before = cursor,
             }
             cursor = next;
+        }
+        let (position, length, after) = self.extent_at(before)?;
+        let limit = self.next_entry_position(after)?;
+        let mut data = DataCursor::new(Arc::clone(self), position + length, limit, true);
+        let mut scratch = Vec::new();
+        while data.pos < limit {
+            let start = data.pos;
+            let length = data.skip_partition(&mut scratch)?;
+            if scratch[..] == key.key[..] {
+                return Ok(Some(IndexEntry {
+                    key: key.clone(),
+                    position: start,
+                    length,
+                    blocks: Vec::new(),
+                }));
+            }
         }
         Ok(None)
     }
 
-    /// The entries of `Index.db` (without the version 3 checksum).
+    /// The whole entry at `cursor`.
+    fn entry_here(&self, cursor: IndexCursor) -> Result<IndexEntry> {
+        IndexEntry::decode_at(self.entries(), self.index_version, cursor, false)
+            .map(|(e, _)| e)
+            .map_err(|e| self.index_corruption(e))
+    }
+
+    /// Position and length of the partition of the entry at `cursor`, and the cursor after it.
+    fn extent_at(&self, cursor: IndexCursor) -> Result<(u64, u64, IndexCursor)> {
+        IndexEntry::extent_at(self.entries(), self.index_version, cursor)
+            .map_err(|e| self.index_corruption(e))
+    }
+
+    /// The data position of the entry at `cursor`, or the end of the stream past the last.
+    fn next_entry_position(&self, cursor: IndexCursor) -> Result<u64> {
+        if cursor.offset >= self.index_end {
+            return Ok(self.chunks.uncompressed_len);
+        }
+        Ok(self.extent_at(cursor)?.0)
+    }
+
+    /// The entries of `Index.db` (without the checksum of versions 3 and 4).
     fn entries(&self) -> &[u8] {
         &self.index[..self.index_end]
     }
 
-    /// Cursor at the first index entry inside `start` (past the last entry if none).
-    pub fn seek(&self, start: RangeBound<&DecoratedKey>) -> Result<IndexCursor> {
-        let i = match start {
-            RangeBound::Unbounded => 0,
-            RangeBound::Included(k) | RangeBound::Excluded(k) => {
-                self.summary.partition_point(|(s, _)| s <= k).saturating_sub(1)
-            }
-        };
+    /// Cursor at the first partition inside `start` (past the last partition if none).
+    pub fn seek(self: &Arc<Self>, start: RangeBound<&DecoratedKey>) -> Result<IndexCursor> {
         let end = IndexCursor { offset: self.index_end, position: self.chunks.uncompressed_len };
+        let (RangeBound::Included(k) | RangeBound::Excluded(k)) = start else {
+            return Ok(IndexCursor { offset: INDEX_HEADER_BYTES, position: 0 });
+        };
+        let inside = |ordering: std::cmp::Ordering| match start {
+            RangeBound::Included(_) => ordering != std::cmp::Ordering::Less,
+            _ => ordering == std::cmp::Ordering::Greater,
+        };
+        let i = self.summary.partition_point(|(s, _)| s <= k).saturating_sub(1);
         let Some((_, mut cursor)) = self.summary.get(i).cloned() else { return Ok(end) };
+        // The first entry inside; `cursor` then also carries the end of the last one before it.
+        let mut any_before = false;
         while cursor.offset < self.index_end {
-            let (RangeBound::Included(k) | RangeBound::Excluded(k)) = start else { break };
             let (ordering, next) = IndexEntry::compare_at(self.entries(), self.index_version, cursor, k)
                 .map_err(|e| self.index_corruption(e))?;
-            let inside = match start {
-                RangeBound::Included(_) => ordering != std::cmp::Ordering::Less,
-                _ => ordering == std::cmp::Ordering::Greater,
-            };
-            if inside {
+            if inside(ordering) {
                 break;
             }
+            any_before = true;
             cursor = next;
         }
-        Ok(cursor)
+        if !any_before {
+            return Ok(cursor);
+        }
+        // Partitions without an entry between the last entry before and the first inside (none
+        // in a dense index): the first of them inside starts the walk.
+        let limit = self.next_entry_position(cursor)?;
+        let mut data = DataCursor::new(Arc::clone(self), cursor.position, limit, true);
+        let mut scratch = Vec::new();
+        while data.pos < limit {
+            let start_pos = data.pos;
+            data.skip_partition(&mut scratch)?;
+            let key = DecoratedKey::new(bytes::Bytes::copy_from_slice(&scratch));
+            if inside(key.cmp(k)) {
+                return Ok(IndexCursor { offset: cursor.offset, position: start_pos });
+            }
+        }
+        Ok(IndexCursor { offset: cursor.offset, position: limit })
     }
 
-    /// The index entry at `cursor` (from [`SsTable::seek`] or a previous call) and the next
-    /// entry's cursor; `None` past the last entry.
-    pub fn entry_at(&self, cursor: IndexCursor) -> Result<Option<(IndexEntry, IndexCursor)>> {
-        if cursor.offset >= self.index_end {
+    /// The partition at `cursor` (from [`SsTable::seek`] or a previous call) and the cursor of
+    /// the next one; `None` past the last partition. A partition without an index entry is
+    /// read from the data: `chunk` carries the chunk last decompressed (a [`RowCursor`] of
+    /// this SSTable, as [`SsTable::read_header_after`] takes) and is replaced by this read's;
+    /// chunks are added to the chunk cache when `populate_cache` is set.
+    pub fn entry_at(
+        self: &Arc<Self>,
+        cursor: IndexCursor,
+        chunk: &mut Option<RowCursor>,
+        populate_cache: bool,
+    ) -> Result<Option<(IndexEntry, IndexCursor)>> {
+        let limit = if cursor.offset < self.index_end {
+            let (position, _, _) = self.extent_at(cursor)?;
+            if position == cursor.position {
+                return IndexEntry::decode_at(self.entries(), self.index_version, cursor, false)
+                    .map(Some)
+                    .map_err(|e| self.index_corruption(e));
+            }
+            if position < cursor.position {
+                return Err(self.index_corruption(DecodeError {
+                    offset: cursor.offset,
+                    reason: "index entry starts inside the partition before it".into(),
+                }));
+            }
+            position
+        } else if cursor.position >= self.chunks.uncompressed_len {
             return Ok(None);
+        } else {
+            self.chunks.uncompressed_len
+        };
+        let mut data = DataCursor::new(Arc::clone(self), cursor.position, limit, populate_cache);
+        if let Some(p) = chunk.as_ref().filter(|p| Arc::ptr_eq(&p.cursor.table, self)) {
+            data.chunk_index = p.cursor.chunk_index;
+            data.chunk = Arc::clone(&p.cursor.chunk);
         }
-        IndexEntry::decode_at(self.entries(), self.index_version, cursor, false)
-            .map(Some)
-            .map_err(|e| self.index_corruption(e))
+        let mut key = Vec::new();
+        let length = data.skip_partition(&mut key)?;
+        *chunk = Some(RowCursor { cursor: data, rows_start: cursor.position });
+        let entry = IndexEntry {
+            key: DecoratedKey::new(bytes::Bytes::from(key)),
+            position: cursor.position,
+            length,
+            blocks: Vec::new(),
+        };
+        Ok(Some((entry, IndexCursor { offset: cursor.offset, position: cursor.position + length })))
     }
 
     /// Every partition key in order (for verification and tools).
-    pub fn keys(&self) -> Result<Vec<DecoratedKey>> {
+    pub fn keys(self: &Arc<Self>) -> Result<Vec<DecoratedKey>> {
         let mut out = Vec::with_capacity(self.stats.partition_count as usize);
         let mut cursor = IndexCursor { offset: INDEX_HEADER_BYTES, position: 0 };
-        while cursor.offset < self.index_end {
-            let (e, next) = IndexEntry::decode_at(self.entries(), self.index_version, cursor, true)
-                .map_err(|e| self.index_corruption(e))?;
+        let mut chunk = None;
+        while let Some((e, next)) = self.entry_at(cursor, &mut chunk, false)? {
             out.push(e.key);
             cursor = next;
         }
@@ -557,6 +683,36 @@ impl DataCursor {
         let mut out = Vec::with_capacity(len as usize);
         self.read_into(&mut out, len)?;
         Ok(out)
+    }
+
+    /// Moves `len` bytes on without reading them.
+    fn skip(&mut self, len: u64, max: u64) -> Result<()> {
+        if len > max || self.pos + len > self.end {
+            return Err(self.corruption(&format!("length {len} exceeds the limit or the partition")));
+        }
+        self.pos += len;
+        Ok(())
+    }
+
+    /// Reads the key of the partition starting here into `key` and moves past the partition
+    /// (its header and row entries are skipped by their lengths); returns its length.
+    fn skip_partition(&mut self, key: &mut Vec<u8>) -> Result<u64> {
+        let start = self.pos;
+        let len = self.read_varint()?;
+        if len == 0 || len > MAX_PARTITION_KEY_BYTES as u64 || self.pos + len > self.end {
+            return Err(self.corruption(&format!("partition key length {len} is out of bounds")));
+        }
+        key.clear();
+        self.read_into(key, len)?;
+        let header = self.read_varint()?;
+        self.skip(header, MAX_HEADER_BYTES)?;
+        loop {
+            let row = self.read_varint()?;
+            if row == 0 {
+                return Ok(self.pos - start);
+            }
+            self.skip(row, MAX_ROW_BYTES)?;
+        }
     }
 
     /// The next row entry, or `None` at the partition's end marker.

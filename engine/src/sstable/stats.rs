@@ -1,7 +1,7 @@
 //! `Statistics.db`: what is known about an SSTable without reading its data.
 //!
 //! ```text
-//! stats := magic "SBLS" | version u8 (=2) | reserved [0;3]
+//! stats := magic "SBLS" | version u8 (1 to 3) | reserved [0;3]
 //!          | min_timestamp i64 | max_timestamp i64 | min_token i64 | max_token i64
 //!          | min_local_deletion_time u32 | max_local_deletion_time u32
 //!          | partition_count u64 | row_count u64 | cell_count u64 | tombstone_count u64
@@ -10,13 +10,15 @@
 //!          | flags u8 (bit 0: holds live data without TTL)                      (version 2)
 //!          | drop_bins varint | (second u32, count varint)*                     (version 2)
 //!          | cell_buckets varint | (bucket varint, count varint)*               (version 2)
+//!          | size_buckets varint | (bucket varint, count varint)*               (version 3)
 //!          | crc32 u32 (of everything before)
 //! ```
 //! All integers little-endian; `lenbytes` is a varint length and the bytes. `drop_bins` is the
 //! tombstone drop-time histogram (at most [`MAX_DROP_TIME_BINS`] bins, like Cassandra's
 //! streaming histogram); `cell_buckets` the non-empty buckets of the cells-per-partition
-//! histogram ([`crate::metrics`] layout). Version 1 files still open: as holding live data
-//! (never fully expired) with empty histograms.
+//! histogram ([`crate::metrics`] layout), `size_buckets` the partition-size histogram (bytes in
+//! the uncompressed data stream), which a sparse `Index.db` (version 4) cannot give. Version 1
+//! files still open: as holding live data (never fully expired) with empty histograms.
 
 use bytes::Bytes;
 
@@ -27,7 +29,7 @@ use crate::partition::MAX_PARTITION_KEY_BYTES;
 use crate::token::Token;
 
 const MAGIC: &[u8; 4] = b"SBLS";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 /// Bins kept in the tombstone drop-time histogram.
 pub const MAX_DROP_TIME_BINS: usize = 100;
 
@@ -72,6 +74,8 @@ pub struct Stats {
     pub tombstone_drop_times: Vec<(u32, u64)>,
     /// Cells per partition.
     pub cells_per_partition: HistogramSnapshot,
+    /// Partition sizes in the uncompressed data stream (empty before version 3).
+    pub partition_sizes: HistogramSnapshot,
 }
 
 impl Default for Stats {
@@ -95,6 +99,7 @@ impl Default for Stats {
             has_non_expiring_data: false,
             tombstone_drop_times: Vec::new(),
             cells_per_partition: HistogramSnapshot::default(),
+            partition_sizes: HistogramSnapshot::default(),
         }
     }
 }
@@ -191,11 +196,13 @@ impl Stats {
             out.extend_from_slice(&point.to_le_bytes());
             put_varint(&mut out, *count);
         }
-        let buckets: Vec<(usize, u64)> = self.cells_per_partition.nonzero().collect();
-        put_varint(&mut out, buckets.len() as u64);
-        for (bucket, count) in buckets {
-            put_varint(&mut out, bucket as u64);
-            put_varint(&mut out, count);
+        for histogram in [&self.cells_per_partition, &self.partition_sizes] {
+            let buckets: Vec<(usize, u64)> = histogram.nonzero().collect();
+            put_varint(&mut out, buckets.len() as u64);
+            for (bucket, count) in buckets {
+                put_varint(&mut out, bucket as u64);
+                put_varint(&mut out, count);
+            }
         }
         let crc = crc32(&out);
         out.extend_from_slice(&crc.to_le_bytes());
@@ -213,7 +220,7 @@ impl Stats {
             return Err(DecodeError { offset: 0, reason: "bad magic, not a statistics file".into() });
         }
         let version = body[4];
-        if version != 1 && version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(DecodeError {
                 offset: 4,
                 reason: format!("unsupported statistics version {}", body[4]),
@@ -243,6 +250,7 @@ impl Stats {
             has_non_expiring_data: true,
             tombstone_drop_times: Vec::new(),
             cells_per_partition: HistogramSnapshot::default(),
+            partition_sizes: HistogramSnapshot::default(),
         };
         if version >= 2 {
             s.has_non_expiring_data = r.u8()? & 1 == 1;
@@ -260,14 +268,18 @@ impl Stats {
             if s.tombstone_drop_times.windows(2).any(|w| w[0].0 >= w[1].0) {
                 return Err(r.error("tombstone histogram bins out of order"));
             }
-            let buckets = r.count(2)?;
-            for _ in 0..buckets {
-                let bucket = r.varint()?;
-                let count = r.varint()?;
-                if bucket > BUCKETS as u64 {
-                    return Err(r.error(format!("histogram bucket {bucket} out of range")));
+            let histograms = if version >= 3 { 2 } else { 1 };
+            for h in 0..histograms {
+                let buckets = r.count(2)?;
+                for _ in 0..buckets {
+                    let bucket = r.varint()?;
+                    let count = r.varint()?;
+                    if bucket >= BUCKETS as u64 {
+                        return Err(r.error(format!("histogram bucket {bucket} out of range")));
+                    }
+                    let histogram = if h == 0 { &mut s.cells_per_partition } else { &mut s.partition_sizes };
+                    histogram.add_to_bucket(bucket as usize, count);
                 }
-                s.cells_per_partition.add_to_bucket(bucket as usize, count);
             }
         }
         if !r.is_empty() {

@@ -67,10 +67,12 @@ pub struct SsTableWriter {
     stream_pos: u64,
     offsets: Vec<u64>,
     index: BufWriter<File>,
-    /// Checksum of everything written to `Index.db`, appended at the end (index version 3).
+    /// Checksum of everything written to `Index.db`, appended at the end.
     index_crc: crc32fast::Hasher,
-    /// Data stream position where the next partition starts: index entries do not store it.
+    /// Data stream position where the next partition starts (partitions are contiguous).
     next_position: u64,
+    /// Chunk in which the last indexed partition starts.
+    last_indexed_chunk: Option<u64>,
     scratch: Vec<u8>,
     hashes: Vec<u64>,
     stats: Stats,
@@ -120,6 +122,7 @@ impl SsTableWriter {
             index,
             index_crc,
             next_position: 0,
+            last_indexed_chunk: None,
             scratch: Vec::new(),
             hashes: Vec::new(),
             stats: Stats::default(),
@@ -295,12 +298,19 @@ impl SsTableWriter {
         }
         open.entry.length = self.stream_pos - open.entry.position;
         self.stats.cells_per_partition.record(open.cells);
+        self.stats.partition_sizes.record(open.entry.length);
         assert_eq!(open.entry.position, self.next_position, "partitions are contiguous in the stream");
         self.next_position = self.stream_pos;
-        let mut buf = Vec::new();
-        open.entry.encode(&mut buf);
-        self.index_crc.update(&buf);
-        self.index.write_all(&buf).map_err(|e| Error::io(self.desc.path(Component::Index), e))?;
+        // The index is sparse: the first partition that starts in each chunk, and every
+        // partition with a row index (readers find the others by scanning one chunk).
+        let chunk = open.entry.position / u64::from(self.options.chunk_size);
+        if !open.entry.blocks.is_empty() || self.last_indexed_chunk != Some(chunk) {
+            self.last_indexed_chunk = Some(chunk);
+            let mut buf = Vec::new();
+            open.entry.encode(&mut buf);
+            self.index_crc.update(&buf);
+            self.index.write_all(&buf).map_err(|e| Error::io(self.desc.path(Component::Index), e))?;
+        }
         self.last_key = Some(open.entry.key);
         Ok(())
     }
