@@ -66,6 +66,9 @@ const CELL_HAS_TTL: u8 = 0x02;
 const CELL_HAS_LDT: u8 = 0x04;
 /// Version 2: the row carries collection deletions (else their count is omitted).
 const ROW_HAS_COMPLEX: u8 = 0x08;
+/// Version 3: the row's clustering is the empty key of a table without clustering columns
+/// ([`crate::clustering::empty_key`]) and is not stored.
+pub const ROW_EMPTY_CLUSTERING: u8 = 0x10;
 /// Version 2: the cell's timestamp equals the previous timestamp of its row and is omitted.
 const CELL_SAME_TIMESTAMP: u8 = 0x08;
 const HEADER_DELETED: u8 = 0x01;
@@ -80,6 +83,13 @@ pub enum RowEncoding {
     V1,
     /// Timestamps as zigzag varints relative to `base`.
     V2 {
+        /// Subtracted from every timestamp before it is encoded.
+        base: i64,
+    },
+    /// Encoding 2 with the row flags before the clustering, which the flag
+    /// [`ROW_EMPTY_CLUSTERING`] omits for a table without clustering columns (`Data.db`
+    /// version 3, commit log update records).
+    V3 {
         /// Subtracted from every timestamp before it is encoded.
         base: i64,
     },
@@ -113,7 +123,7 @@ impl Mutation {
         put_len_prefixed(out, &self.update.key);
         let base = update_base(&self.update);
         put_timestamp(out, base, 0);
-        encode_update_rows(&self.update, base, out);
+        encode_update_rows(&self.update, RowEncoding::V2 { base }, out);
     }
 
     /// Encodes the mutation at version 1 (what older commit logs, hints and peers hold).
@@ -156,8 +166,7 @@ pub fn update_base(update: &PartitionUpdate) -> i64 {
     }
 }
 
-fn encode_update_rows(update: &PartitionUpdate, base: i64, out: &mut Vec<u8>) {
-    let encoding = RowEncoding::V2 { base };
+fn encode_update_rows(update: &PartitionUpdate, encoding: RowEncoding, out: &mut Vec<u8>) {
     encode_header_with(&update.header, encoding, out);
     put_varint(out, update.rows.len() as u64);
     for row in &update.rows {
@@ -183,12 +192,12 @@ fn decode_update_rows(
 }
 
 /// Encodes a partition update without its table and base, as a commit log `update` record
-/// carries it (`partition_key:lenbytes | header2 | row_count varint | row2*`), relative to
+/// carries it (`partition_key:lenbytes | header2 | row_count varint | row3*`), relative to
 /// [`update_base`], which it returns.
 pub fn encode_update(update: &PartitionUpdate, out: &mut Vec<u8>) -> i64 {
     put_len_prefixed(out, &update.key);
     let base = update_base(update);
-    encode_update_rows(update, base, out);
+    encode_update_rows(update, RowEncoding::V3 { base }, out);
     base
 }
 
@@ -196,7 +205,7 @@ pub fn encode_update(update: &PartitionUpdate, out: &mut Vec<u8>) -> i64 {
 pub fn decode_update(bytes: &[u8], base: i64) -> DecodeResult<PartitionUpdate> {
     let mut r = Reader::new(bytes);
     let key = Bytes::copy_from_slice(r.len_prefixed(MAX_PARTITION_KEY_BYTES)?);
-    decode_update_rows(&mut r, key, RowEncoding::V2 { base })
+    decode_update_rows(&mut r, key, RowEncoding::V3 { base })
 }
 
 /// Encodes several mutations as one commit log record: replay applies all of them or, if the
@@ -243,7 +252,7 @@ fn encode_deletion(d: &DeletionTime, encoding: RowEncoding, out: &mut Vec<u8>) {
             out.extend_from_slice(&d.marked_for_delete_at.to_le_bytes());
             out.extend_from_slice(&d.local_deletion_time.to_le_bytes());
         }
-        RowEncoding::V2 { base } => {
+        RowEncoding::V2 { base } | RowEncoding::V3 { base } => {
             put_timestamp(out, d.marked_for_delete_at, base);
             put_varint(out, u64::from(d.local_deletion_time));
         }
@@ -253,7 +262,7 @@ fn encode_deletion(d: &DeletionTime, encoding: RowEncoding, out: &mut Vec<u8>) {
 fn decode_deletion(r: &mut Reader<'_>, encoding: RowEncoding) -> DecodeResult<DeletionTime> {
     Ok(match encoding {
         RowEncoding::V1 => DeletionTime { marked_for_delete_at: r.i64()?, local_deletion_time: r.u32()? },
-        RowEncoding::V2 { base } => DeletionTime {
+        RowEncoding::V2 { base } | RowEncoding::V3 { base } => DeletionTime {
             marked_for_delete_at: read_timestamp(r, base)?,
             local_deletion_time: r.varint_u32()?,
         },
@@ -265,21 +274,21 @@ fn decode_deletion(r: &mut Reader<'_>, encoding: RowEncoding) -> DecodeResult<De
 fn first_previous(encoding: RowEncoding) -> Option<i64> {
     match encoding {
         RowEncoding::V1 => None,
-        RowEncoding::V2 { base } => Some(base),
+        RowEncoding::V2 { base } | RowEncoding::V3 { base } => Some(base),
     }
 }
 
 fn put_fixed_or_delta(out: &mut Vec<u8>, ts: i64, encoding: RowEncoding) {
     match encoding {
         RowEncoding::V1 => out.extend_from_slice(&ts.to_le_bytes()),
-        RowEncoding::V2 { base } => put_timestamp(out, ts, base),
+        RowEncoding::V2 { base } | RowEncoding::V3 { base } => put_timestamp(out, ts, base),
     }
 }
 
 fn read_fixed_or_delta(r: &mut Reader<'_>, encoding: RowEncoding) -> DecodeResult<i64> {
     match encoding {
         RowEncoding::V1 => r.i64(),
-        RowEncoding::V2 { base } => read_timestamp(r, base),
+        RowEncoding::V2 { base } | RowEncoding::V3 { base } => read_timestamp(r, base),
     }
 }
 
@@ -291,7 +300,10 @@ pub fn encode_row(row: &Row, out: &mut Vec<u8>) {
 /// Encodes a row.
 pub fn encode_row_with(row: &Row, encoding: RowEncoding, out: &mut Vec<u8>) {
     let v2 = encoding != RowEncoding::V1;
-    put_len_prefixed(out, &row.clustering);
+    let v3 = matches!(encoding, RowEncoding::V3 { .. });
+    if !v3 {
+        put_len_prefixed(out, &row.clustering);
+    }
     let mut flags = 0u8;
     if !row.liveness.is_empty() {
         flags |= ROW_HAS_LIVENESS;
@@ -305,7 +317,14 @@ pub fn encode_row_with(row: &Row, encoding: RowEncoding, out: &mut Vec<u8>) {
     if v2 && !row.complex_deletions.is_empty() {
         flags |= ROW_HAS_COMPLEX;
     }
+    let empty_clustering = row.clustering[..] == [crate::clustering::KEY_END];
+    if v3 && empty_clustering {
+        flags |= ROW_EMPTY_CLUSTERING;
+    }
     out.push(flags);
+    if v3 && !empty_clustering {
+        put_len_prefixed(out, &row.clustering);
+    }
     let mut previous = first_previous(encoding);
     if flags & ROW_HAS_LIVENESS != 0 {
         put_fixed_or_delta(out, row.liveness.timestamp, encoding);
@@ -368,12 +387,25 @@ pub fn decode_row(r: &mut Reader<'_>) -> DecodeResult<Row> {
 /// cells, consistent ttl/deletion fields).
 pub fn decode_row_with(r: &mut Reader<'_>, encoding: RowEncoding) -> DecodeResult<Row> {
     let v2 = encoding != RowEncoding::V1;
-    let clustering = Bytes::copy_from_slice(r.len_prefixed(MAX_CLUSTERING_BYTES)?);
+    let v3 = matches!(encoding, RowEncoding::V3 { .. });
+    let read_clustering = |r: &mut Reader<'_>| -> DecodeResult<Bytes> {
+        Ok(Bytes::copy_from_slice(r.len_prefixed(MAX_CLUSTERING_BYTES)?))
+    };
+    let clustering = if v3 { Bytes::new() } else { read_clustering(r)? };
     let flags = r.u8()?;
-    let known = ROW_HAS_LIVENESS | ROW_HAS_DELETION | ROW_LIVENESS_TTL | if v2 { ROW_HAS_COMPLEX } else { 0 };
+    let known = ROW_HAS_LIVENESS
+        | ROW_HAS_DELETION
+        | ROW_LIVENESS_TTL
+        | if v2 { ROW_HAS_COMPLEX } else { 0 }
+        | if v3 { ROW_EMPTY_CLUSTERING } else { 0 };
     if flags & !known != 0 {
         return Err(r.error(format!("unknown row flags {flags:#x}")));
     }
+    let clustering = match (v3, flags & ROW_EMPTY_CLUSTERING != 0) {
+        (false, _) => clustering,
+        (true, true) => crate::clustering::empty_key(),
+        (true, false) => read_clustering(r)?,
+    };
     if flags & ROW_LIVENESS_TTL != 0 && flags & ROW_HAS_LIVENESS == 0 {
         return Err(r.error("row marker ttl without a row marker"));
     }
@@ -642,6 +674,40 @@ mod tests {
         // Version 2's flags mean nothing in version 1.
         let v2_flag = [0u8, ROW_HAS_COMPLEX, 0, 0];
         assert!(decode_row(&mut Reader::new(&v2_flag)).is_err());
+    }
+
+    /// Version 3 puts the flags first and stores no clustering for a table without clustering
+    /// columns; other clusterings (and the static row's empty one) follow the flags.
+    #[test]
+    fn version_3_rows_omit_the_empty_clustering_key() {
+        let base = 1_700_000_000_000_000;
+        let (v2, v3) = (RowEncoding::V2 { base }, RowEncoding::V3 { base });
+        for clustering in [
+            crate::clustering::empty_key(),
+            Bytes::new(),
+            Bytes::from_static(&[0x40, 0x80, 0x00, 0x01, 0x38]),
+        ] {
+            let mut row = Row::new(clustering.clone());
+            row.add_cell(Cell::live(ColumnId(1), base + 7, Bytes::from_static(b"value")));
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            encode_row_with(&row, v2, &mut a);
+            encode_row_with(&row, v3, &mut b);
+            assert_eq!(decode_row_with(&mut Reader::new(&b), v3).unwrap(), row, "{clustering:02x?}");
+            let saved = if clustering[..] == [crate::clustering::KEY_END] { 2 } else { 0 };
+            assert_eq!(a.len(), b.len() + saved, "{clustering:02x?}");
+        }
+        // The flag means nothing before version 3.
+        let flagged = [ROW_EMPTY_CLUSTERING, 0];
+        assert!(decode_row_with(&mut Reader::new(&flagged), v3).is_ok());
+        assert!(decode_row_with(&mut Reader::new(&[0, ROW_EMPTY_CLUSTERING, 0]), v2).is_err());
+        // Updates in the commit log use version 3 and round-trip.
+        let update = sample_mutation().update;
+        let mut out = Vec::new();
+        let base = encode_update(&update, &mut out);
+        assert_eq!(decode_update(&out, base).unwrap(), update);
+        for len in 0..out.len() {
+            assert!(decode_update(&out[..len], base).is_err(), "truncation at {len} decoded");
+        }
     }
 
     #[test]

@@ -436,8 +436,7 @@ fn build_table(keyspace: &str, s: &ast::CreateTableStatement, id: TableId) -> Re
             return Err(Error::invalid("The order of columns in the CLUSTERING ORDER directive must match that of the clustering columns"));
         }
     }
-    let mut params = TableParams::default();
-    params.apply(&properties(&s.options.properties)?)?;
+    let params = TableParams::for_create(&properties(&s.options.properties)?)?;
     Ok(TableMetadata::new(keyspace, &s.name.name, id, columns, params))
 }
 

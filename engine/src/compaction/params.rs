@@ -280,6 +280,18 @@ impl CompactionParams {
         }
     }
 
+    /// The bloom filter false-positive chance a new table gets when its schema does not set
+    /// one: 0.1 with LeveledCompactionStrategy, whose few overlapping SSTables per read need
+    /// less filtering, 0.01 otherwise (Cassandra's `CompactionParams.defaultBloomFilterFbChance`).
+    #[must_use]
+    pub fn default_bloom_fp_chance(&self) -> f64 {
+        if matches!(self.strategy, Strategy::Leveled(_)) {
+            0.1
+        } else {
+            0.01
+        }
+    }
+
     /// Validates a `compaction` map (with its `class`) the way Cassandra does.
     pub fn from_options(
         options: &BTreeMap<String, String>,

@@ -6,8 +6,8 @@
 //! stream is reached by decompressing one chunk.
 //!
 //! ```text
-//! Data.db            := magic "SBLD" | version u8 (1 or 2) | reserved [0;3]
-//!                       | [timestamp_base i64le (version 2)] | chunk*
+//! Data.db            := magic "SBLD" | version u8 (1 to 3) | reserved [0;3]
+//!                       | [timestamp_base i64le (versions 2 and 3)] | chunk*
 //! chunk              := stored_len u32le (bit 31 set: stored raw) | crc32 u32le of stored bytes | stored bytes
 //! CompressionInfo.db := magic "SBLC" | version u8 (=1) | reserved [0;3] | chunk_size u32le
 //!                       | uncompressed_len u64le | data_file_len u64le | chunk_count u32le
@@ -20,10 +20,11 @@ use crate::codec::{crc32, DecodeError, DecodeResult, Reader};
 pub const DATA_MAGIC: &[u8; 4] = b"SBLD";
 /// Bytes before the first chunk in version 1 (the fewest of any version).
 pub const DATA_HEADER_BYTES: u64 = 8;
-/// The `Data.db` version written today: rows at encoding version 2 (`serialization`), with
-/// the timestamp base after the version.
-pub const DATA_VERSION: u8 = 2;
-/// Bytes before the first chunk in version 2.
+/// The `Data.db` version written today: rows at encoding version 3 (`serialization`), with
+/// the timestamp base after the version, and a live partition header with nothing in it
+/// stored as zero bytes. Version 2 held encoding 2; version 1 encoding 1 and no base.
+pub const DATA_VERSION: u8 = 3;
+/// Bytes before the first chunk in versions 2 and 3.
 pub const DATA_HEADER_BYTES_V2: u64 = 16;
 const INFO_MAGIC: &[u8; 4] = b"SBLC";
 const VERSION: u8 = 1;

@@ -121,7 +121,12 @@ impl SsTable {
             }
             let mut base = [0u8; 8];
             base.copy_from_slice(&data[8..header_end]);
-            RowEncoding::V2 { base: i64::from_le_bytes(base) }
+            let base = i64::from_le_bytes(base);
+            if data[4] == 2 {
+                RowEncoding::V2 { base }
+            } else {
+                RowEncoding::V3 { base }
+            }
         };
         let index_path = desc.path(Component::Index);
         let index = map(&index_path)?;
@@ -545,8 +550,11 @@ impl SsTable {
         }
         let header_bytes = c.read_len_prefixed(MAX_HEADER_BYTES)?;
         let mut r = Reader::new(&header_bytes);
-        let header =
-            decode_header_with(&mut r, self.row_encoding).map_err(|e| c.corruption(&e.to_string()))?;
+        let header = if header_bytes.is_empty() && matches!(self.row_encoding, RowEncoding::V3 { .. }) {
+            PartitionHeader::default()
+        } else {
+            decode_header_with(&mut r, self.row_encoding).map_err(|e| c.corruption(&e.to_string()))?
+        };
         if !r.is_empty() {
             return Err(c.corruption("trailing bytes after the partition header"));
         }
@@ -699,7 +707,7 @@ impl DataCursor {
     fn skip_partition(&mut self, key: &mut Vec<u8>) -> Result<u64> {
         let start = self.pos;
         let len = self.read_varint()?;
-        if len == 0 || len > MAX_PARTITION_KEY_BYTES as u64 || self.pos + len > self.end {
+        if len > MAX_PARTITION_KEY_BYTES as u64 || self.pos + len > self.end {
             return Err(self.corruption(&format!("partition key length {len} is out of bounds")));
         }
         key.clear();

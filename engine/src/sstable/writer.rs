@@ -139,7 +139,7 @@ impl SsTableWriter {
     }
 
     fn encoding(&self) -> RowEncoding {
-        RowEncoding::V2 { base: self.options.timestamp_base }
+        RowEncoding::V3 { base: self.options.timestamp_base }
     }
 
     fn write_stream(&mut self, mut bytes: &[u8]) -> Result<()> {
@@ -231,8 +231,11 @@ impl SsTableWriter {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         put_len_prefixed(&mut buf, &key.key);
+        // A live header with nothing in it is stored as zero bytes (Data.db version 3).
         let mut h = Vec::new();
-        encode_header_with(header, self.encoding(), &mut h);
+        if *header != PartitionHeader::default() {
+            encode_header_with(header, self.encoding(), &mut h);
+        }
         put_len_prefixed(&mut buf, &h);
         self.write_stream(&buf)?;
         self.scratch = buf;

@@ -57,6 +57,10 @@ impl SibylStore {
         if let Some(c) = compaction {
             options.compaction = c.clone();
             options.gc_grace_seconds = 0;
+            // What CREATE TABLE gives a table of this strategy (0.1 for LCS, as Cassandra).
+            if let Ok(params) = sibyl_engine::compaction::CompactionParams::from_options(c) {
+                options.bloom_fp_chance = params.default_bloom_fp_chance();
+            }
         }
         engine.create_table(options).context("creating table bench.kv")?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).context("system clock before 1970")?;
