@@ -19,7 +19,11 @@
 //!    overlap, at most `max_threshold`; if together they reach one SSTable's worth of bytes, every
 //!    L1 SSTable overlapping them joins and the output goes to L1, else the output stays in L0.
 //!    Sibyl waits for [`L0_COMPACTION_TRIGGER`] (4) such SSTables, where Cassandra starts at 2:
-//!    merging a growing L0 SSTable with every small flush rewrites it over and over.
+//!    merging a growing L0 SSTable with every small flush rewrites it over and over. Sibyl also
+//!    goes to L1 when the candidates hold at least as many bytes as the L1 SSTables they overlap
+//!    (an empty or small L1): Cassandra's L0 → L0 merge exists to gather a full SSTable's worth
+//!    before rewriting the L1 data it overlaps, and when that L1 data is smaller than what L0
+//!    already holds there is nothing to amortise, only the L0 data written twice.
 //! 4. Otherwise the L0 size-tiered task, if any; otherwise one SSTable worth compacting alone for
 //!    its tombstones (highest level first, highest droppable ratio first; it stays in its level).
 //!
@@ -140,8 +144,7 @@ pub(crate) fn next_task(ctx: &Context<'_>, options: &LeveledOptions) -> Option<C
         }
     }
 
-    if let Some(inputs) = candidates_for_l0(ctx, &levels, options) {
-        let output_level = next_level(&inputs, sstable_size);
+    if let Some((inputs, output_level)) = candidates_for_l0(ctx, &levels, options) {
         return Some(task(&inputs, output_level, Some(sstable_size), TaskKind::Compaction));
     }
     if l0_size_tiered.is_some() {
@@ -196,12 +199,13 @@ fn candidates_for_level<'a>(
 }
 
 /// L0 candidates (Cassandra's `getCandidatesFor(0)`), with the L1 SSTables they overlap when
-/// they add up to at least one SSTable's worth.
+/// they add up to at least one SSTable's worth or to at least those L1 SSTables' bytes, and
+/// the level the output goes to (1 then, else 0).
 fn candidates_for_l0<'a>(
     ctx: &Context<'_>,
     levels: &[Vec<&'a SsTableInfo>],
     options: &LeveledOptions,
-) -> Option<Vec<&'a SsTableInfo>> {
+) -> Option<(Vec<&'a SsTableInfo>, u8)> {
     let l0 = &levels[0];
     let compacting_l0: Vec<&SsTableInfo> =
         l0.iter().copied().filter(|s| ctx.compacting.contains(&s.id)).collect();
@@ -241,10 +245,10 @@ fn candidates_for_l0<'a>(
         return None;
     }
 
-    if total_bytes(candidates.iter().copied()) >= options.sstable_size_bytes {
-        let (first, last) = hull(&candidates)?;
-        let l1: Vec<&SsTableInfo> =
-            levels[1].iter().copied().filter(|s| s.overlaps_range(first, last)).collect();
+    let (first, last) = hull(&candidates)?;
+    let l1: Vec<&SsTableInfo> = levels[1].iter().copied().filter(|s| s.overlaps_range(first, last)).collect();
+    let l0_bytes = total_bytes(candidates.iter().copied());
+    if l0_bytes >= options.sstable_size_bytes.min(total_bytes(l1.iter().copied())) {
         if l1.iter().any(|s| ctx.compacting.contains(&s.id)) {
             return None;
         }
@@ -252,8 +256,9 @@ fn candidates_for_l0<'a>(
             return None;
         }
         candidates.extend(l1);
+        return Some((candidates, 1));
     }
-    Some(candidates)
+    Some((candidates, 0))
 }
 
 /// One SSTable worth compacting alone for its tombstones, highest level first.
@@ -349,6 +354,46 @@ mod tests {
         let l2 = sst(4, 2, 0, 10, MIB);
         assert_eq!(next_level(&[&l1], 160 * MIB), 2);
         assert_eq!(next_level(&[&l1, &l2], 160 * MIB), 2);
+    }
+
+    /// The L0 → L1 decision: one SSTable's worth goes to L1 with the L1 data it overlaps (as
+    /// Cassandra); less than that goes to L1 too when it is at least as large as that L1 data
+    /// (Sibyl), and otherwise stays in L0 (Cassandra's L0 → L0 merge).
+    #[test]
+    fn l0_goes_to_l1_when_it_outweighs_the_l1_data_it_overlaps() {
+        let options = LeveledOptions { sstable_size_bytes: 160 * MIB, fanout_size: 10 };
+        let params =
+            super::super::CompactionParams::with_strategy(super::super::Strategy::Leveled(options.clone()));
+        let decide = |sstables: &[SsTableInfo]| {
+            let compacting = std::collections::BTreeSet::new();
+            let ctx =
+                Context { params: &params, sstables, compacting: &compacting, now_seconds: 0, gc_before: 0 };
+            let t = next_task(&ctx, &options).expect("a task");
+            let mut inputs = t.inputs.clone();
+            inputs.sort_unstable();
+            (inputs, t.output_level)
+        };
+        let flushes: Vec<SsTableInfo> = (1..=4).map(|id| sst(id, 0, 0, 1000, 40 * MIB)).collect();
+        // Nothing in L1 yet: 160 MiB of L0 is below one SSTable, but there is nothing to wait for.
+        assert_eq!(decide(&flushes), (vec![1, 2, 3, 4], 1));
+        // L1 smaller than the L0 candidates: to L1, with it.
+        let mut small_l1 = flushes.clone();
+        small_l1.push(sst(10, 1, 0, 1000, 100 * MIB));
+        small_l1.push(sst(11, 1, 2000, 3000, 500 * MIB)); // overlaps nothing in L0
+        assert_eq!(decide(&small_l1), (vec![1, 2, 3, 4, 10], 1));
+        // L1 data under the candidates larger than they are (and they are under one SSTable's
+        // worth): gather in L0 first.
+        let mut big_l1 = flushes[..3].to_vec();
+        big_l1.push(sst(4, 0, 0, 1000, 30 * MIB));
+        big_l1.push(sst(10, 1, 0, 500, 160 * MIB));
+        big_l1.push(sst(12, 1, 501, 1000, 160 * MIB));
+        assert_eq!(decide(&big_l1), (vec![1, 2, 3, 4], 0));
+        // A full SSTable's worth always goes to L1 with what it overlaps.
+        let mut full = flushes.clone();
+        full.push(sst(5, 0, 0, 1000, 40 * MIB));
+        full.push(sst(10, 1, 0, 500, 160 * MIB));
+        full.push(sst(12, 1, 501, 1000, 160 * MIB));
+        assert_eq!(decide(&full), (vec![1, 2, 3, 4, 5, 10, 12], 1));
     }
 
     #[test]
