@@ -125,6 +125,30 @@ fn corrupt_commit_log_stops_the_engine_with_segment_and_offset_unless_told_to_sk
     assert_eq!(present, written.len() - 1, "exactly the damaged record is lost");
 }
 
+/// A damaged record naming a table for its segment (the first 26 bytes after the 28-byte
+/// header) leaves that table's later records in the segment unattributable: without
+/// `commitlog_ignore_replay_errors` the node refuses to start; with it, each is reported as
+/// skipped, none is applied to a wrong table.
+#[test]
+fn a_damaged_table_definition_costs_the_tables_records_in_its_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seg, written, _) = segment_with_records(dir.path(), 12);
+    let mut data = std::fs::read(&seg).unwrap();
+    assert_eq!(data[28 + 3], 0x04, "a define record follows the header");
+    data[28 + 10] ^= 0xff; // inside the table id
+    std::fs::write(&seg, &data).unwrap();
+    let err = Engine::open(options(dir.path())).unwrap_err();
+    assert_names(&err, seg.file_name().unwrap().to_str().unwrap());
+    let mut o = options(dir.path());
+    o.commitlog_ignore_replay_errors = true;
+    let engine = Engine::open(o).unwrap();
+    let skipped = &engine.replay_report().skipped;
+    assert_eq!(skipped.len(), 1 + written.len(), "{skipped:?}");
+    assert!(skipped[1].2.contains("table ordinal 0"), "{:?}", skipped[1]);
+    let t = engine.tables()[0].id;
+    assert!(written.iter().all(|(k, _)| visible(&engine, t, k.clone()).is_empty()));
+}
+
 /// Builds an SSTable of a few partitions with several chunks; returns its directory, generation
 /// and what it holds.
 fn small_sstable(dir: &Path) -> (PathBuf, Generation, TableId, Expected) {

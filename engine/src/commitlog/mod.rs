@@ -1,8 +1,9 @@
 //! The commit log: one append-only log shared by every table, cut into fixed-size segments.
 //!
-//! A write appends its encoded partition update as one CRC-framed record (see [`segment`];
-//! the first record of a table in a segment is preceded by a small record naming the table) with a positioned `write` into the page cache, so a killed process loses
-//! nothing; durability against power loss comes from the sync thread's `fdatasync`:
+//! A write appends its encoded partition update as one CRC-framed record (see [`segment`]; the
+//! first record of a table in a segment is preceded by a small record naming the table) with a
+//! positioned `write` into the page cache, so a killed process loses nothing; durability
+//! against power loss comes from the sync thread's `fdatasync`:
 //!
 //! * `periodic`: writes are acknowledged at once, the sync thread syncs every `period`;
 //! * `batch`: a write waits until a sync covers it; the sync thread starts a sync as soon as
@@ -30,7 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -116,6 +117,9 @@ struct State {
     frame: Vec<u8>,
     /// Scratch for record heads.
     head: Vec<u8>,
+    /// The base of the last update appended: the timestamp base of the next segment the
+    /// allocator creates.
+    recent_timestamp: i64,
     /// The next segment, created ahead of time by the allocator thread so that a writer that
     /// fills the active segment does not stall every writer on file creation and fsyncs.
     spare: Option<Segment>,
@@ -142,8 +146,6 @@ struct Shared {
     spare_needed: Condvar,
     /// Wakes a writer waiting for the spare segment.
     spare_ready: Condvar,
-    /// The base of the last update appended: the next segment's timestamp base.
-    recent_timestamp: AtomicI64,
 }
 
 /// The commit log writer. Cheap to share behind an `Arc`.
@@ -174,6 +176,7 @@ impl CommitLog {
                 written: start,
                 frame: Vec::new(),
                 head: Vec::new(),
+                recent_timestamp: timestamp_base,
                 spare: None,
                 spare_error: None,
             }),
@@ -185,7 +188,6 @@ impl CommitLog {
             shutdown: AtomicBool::new(false),
             spare_needed: Condvar::new(),
             spare_ready: Condvar::new(),
-            recent_timestamp: AtomicI64::new(timestamp_base),
         });
         let log = CommitLog { shared: Arc::clone(&shared), threads: Mutex::new(Vec::new()) };
         for (name, body) in
@@ -214,14 +216,14 @@ impl CommitLog {
         // Compressed outside the lock, so writers compress in parallel.
         let compressed = if self.shared.options.compression { segment::deflate(update) } else { None };
         let content = compressed.as_deref().unwrap_or(update);
-        self.shared.recent_timestamp.store(base, Ordering::Relaxed);
         // Room for a define record and the update's head, whatever the segment holds.
         let worst = segment::frame_len(1 + 5 + 16) + segment::frame_len(1 + 5 + 10 + content.len());
         let mut st = self.shared.state.lock();
         if st.offset as usize + worst > self.shared.options.segment_size_bytes as usize {
             self.roll(&mut st)?;
         }
-        let State { frame, head, active, .. } = &mut *st;
+        let State { frame, head, active, recent_timestamp, .. } = &mut *st;
+        *recent_timestamp = base;
         frame.clear();
         let next = active.ordinals.len() as u32;
         let ordinal = *active.ordinals.entry(table).or_insert_with(|| {
@@ -231,6 +233,7 @@ impl CommitLog {
             next
         });
         let define_len = frame.len() as u32;
+        let defined = define_len > 0;
         head.clear();
         segment::encode_update_head(
             ordinal,
@@ -239,7 +242,12 @@ impl CommitLog {
             head,
         );
         segment::encode_frame(&[head, content], frame);
-        self.write(&mut st, &[table], define_len)
+        let written = self.write(&mut st, &[table], define_len);
+        if written.is_err() && defined {
+            // The define record was not written: the next record of the table must write it.
+            st.active.ordinals.remove(&table);
+        }
+        written
     }
 
     /// Appends one record that holds writes to several tables (a logged batch), as a payload
@@ -540,7 +548,7 @@ fn sync_loop(shared: &Shared) {
 /// Keeps one spare segment ready: whenever the spare was taken, creates the next one.
 fn allocate_loop(shared: &Shared) {
     loop {
-        let id = {
+        let (id, base) = {
             let mut st = shared.state.lock();
             while (st.spare.is_some() || st.spare_error.is_some()) && !shared.shutdown.load(Ordering::Acquire)
             {
@@ -550,9 +558,9 @@ fn allocate_loop(shared: &Shared) {
                 return;
             }
             // While there is no spare the active segment cannot change, so this id is free.
-            SegmentId(st.active.id.0 + 1)
+            (SegmentId(st.active.id.0 + 1), st.recent_timestamp)
         };
-        let created = create_segment(&shared.options, id, shared.recent_timestamp.load(Ordering::Relaxed));
+        let created = create_segment(&shared.options, id, base);
         let mut st = shared.state.lock();
         match created {
             Ok(seg) => st.spare = Some(seg),
