@@ -42,7 +42,7 @@ pub struct SsTable {
     /// Format version of `Index.db` (1 stores tokens, 2 does not, 3 neither positions, 4 is
     /// sparse and stores both).
     index_version: u8,
-    /// Offset in `Index.db` where the entries end (before the version 3 checksum).
+    /// Offset in `Index.db` where the entries end (before the checksum of versions 3 and 4).
     index_end: usize,
     /// How `Data.db` encodes rows (its version 1 or 2, with its timestamp base).
     row_encoding: RowEncoding,
@@ -705,6 +705,10 @@ impl DataCursor {
     /// Reads the key of the partition starting here into `key` and moves past the partition
     /// (its header and row entries are skipped by their lengths); returns its length.
     fn skip_partition(&mut self, key: &mut Vec<u8>) -> Result<u64> {
+        if let Some(length) = self.skip_partition_in_chunk(key)? {
+            self.pos += length;
+            return Ok(length);
+        }
         let start = self.pos;
         let len = self.read_varint()?;
         if len > MAX_PARTITION_KEY_BYTES as u64 || self.pos + len > self.end {
@@ -721,6 +725,35 @@ impl DataCursor {
             }
             self.skip(row, MAX_ROW_BYTES)?;
         }
+    }
+
+    /// [`Self::skip_partition`] for a partition that lies whole inside the loaded chunk,
+    /// parsed from the chunk's bytes in place: `None` (nothing consumed) when it does not, or
+    /// when anything in it is out of bounds, for the byte-by-byte path to read or report.
+    fn skip_partition_in_chunk(&mut self, key: &mut Vec<u8>) -> Result<Option<u64>> {
+        let size = u64::from(self.table.chunks.chunk_size);
+        self.load((self.pos / size) as usize)?;
+        let within = (self.pos % size) as usize;
+        let until_end = usize::try_from(self.end - self.pos).unwrap_or(usize::MAX);
+        let Some(bytes) = self.chunk.get(within..self.chunk.len().min(within.saturating_add(until_end)))
+        else {
+            return Ok(None);
+        };
+        let mut r = Reader::new(bytes);
+        let parsed = (|| -> crate::codec::DecodeResult<()> {
+            let k = r.len_prefixed(MAX_PARTITION_KEY_BYTES)?;
+            key.clear();
+            key.extend_from_slice(k);
+            r.len_prefixed(MAX_HEADER_BYTES as usize)?;
+            loop {
+                let row = r.len(MAX_ROW_BYTES as usize)?;
+                if row == 0 {
+                    return Ok(());
+                }
+                r.bytes(row)?;
+            }
+        })();
+        Ok(parsed.ok().map(|()| r.position() as u64))
     }
 
     /// The next row entry, or `None` at the partition's end marker.
