@@ -438,8 +438,8 @@ impl SsTable {
         while data.pos < limit {
             let start_pos = data.pos;
             data.skip_partition(&mut scratch)?;
-            let key = DecoratedKey::new(bytes::Bytes::copy_from_slice(&scratch));
-            if inside(key.cmp(k)) {
+            let token = crate::token::Token::of_key(&scratch);
+            if inside(token.cmp(&k.token).then_with(|| scratch[..].cmp(&k.key[..]))) {
                 return Ok(IndexCursor { offset: cursor.offset, position: start_pos });
             }
         }
