@@ -44,10 +44,6 @@ pub const HEADER_BYTES: usize = 28;
 pub const LEGACY_HEADER_BYTES: usize = 20;
 /// Framing bytes around each version 1 or 2 record payload (also the hints files' framing).
 pub const FRAME_OVERHEAD: usize = 12;
-/// The most framing bytes around a version 3 record body (varint length, check, CRC).
-pub const MAX_FRAME_OVERHEAD: usize = 5 + 2 + 4;
-/// Most tables one segment defines; later tables' records name them in full (plain records).
-pub const MAX_SEGMENT_TABLES: u32 = 4096;
 
 /// Record kinds of version 3 (the first byte of a record's body).
 pub mod kind {
